@@ -1,0 +1,1 @@
+"""Shared code of the shop's Lambda functions, shipped as the `SharedLayer` Lambda layer."""

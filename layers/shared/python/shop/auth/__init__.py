@@ -1,0 +1,1 @@
+"""Token issuing and checking, shared by the identity functions, the authorizer and the relay."""

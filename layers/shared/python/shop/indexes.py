@@ -1,0 +1,42 @@
+"""Collections and indexes, created at bootstrap (and by deploy-time setup in AWS)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.database import Database
+
+#: collection → its indexes. Every collection is listed, so bootstrap creates it.
+INDEXES: dict[str, list[IndexModel]] = {
+    "users": [IndexModel([("email", ASCENDING)], unique=True, name="email_unique")],
+    "products": [
+        IndexModel([("sku", ASCENDING)], unique=True, name="sku_unique"),
+        IndexModel([("category", ASCENDING)], name="category"),
+        IndexModel([("outboxPending", ASCENDING)], name="outbox_pending"),
+    ],
+    "inventory": [
+        IndexModel([("available", ASCENDING)], name="available"),
+        IndexModel([("outboxPending", ASCENDING)], name="outbox_pending"),
+    ],
+    "reservations": [IndexModel([("outboxPending", ASCENDING)], name="outbox_pending")],
+    "orders": [
+        IndexModel([("idempotencyKey", ASCENDING)], unique=True, sparse=True, name="idempotency_key_unique"),
+        IndexModel([("buyerId", ASCENDING)], name="buyer"),
+        IndexModel([("status", ASCENDING)], name="status"),
+        IndexModel([("outboxPending", ASCENDING)], name="outbox_pending"),
+    ],
+    "payments": [IndexModel([("outboxPending", ASCENDING)], name="outbox_pending")],
+    "audit": [IndexModel([("type", ASCENDING)], name="type")],
+    "processed_events": [],
+}
+
+
+def ensure_indexes(db: Database[dict[str, Any]]) -> None:
+    """Create every collection and index that is missing (idempotent)."""
+    existing = set(db.list_collection_names())
+    for name, indexes in INDEXES.items():
+        if name not in existing:
+            db.create_collection(name)
+        if indexes:
+            db[name].create_indexes(indexes)

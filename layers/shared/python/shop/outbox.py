@@ -1,0 +1,92 @@
+"""The transactional outbox, embedded in the aggregate document.
+
+Events are appended to the document in the same compare-and-swap write as the state change
+(:func:`add_events`), published after the write (:func:`publish`), then removed from the
+document. A crash in between leaves them in ``outbox`` with ``outboxPending`` set, and the
+sweeper (:func:`sweep`) publishes them later. Consumers are idempotent on the event ``id``,
+so publishing twice is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from pymongo.collection import Collection
+
+from shop import clients
+from shop.envelope import wire_value
+from shop.store import Doc, mutate
+
+log = logging.getLogger(__name__)
+
+#: Collections whose documents carry an outbox; the sweeper visits each.
+OUTBOX_COLLECTIONS: tuple[str, ...] = ("orders", "products", "inventory", "reservations", "payments")
+
+
+def add_events(doc: Doc, events: list[dict[str, Any]]) -> Doc:
+    """Append ``events`` to ``doc``'s outbox (call inside a :func:`shop.store.mutate` change)."""
+    if not events:
+        return doc
+    pending = list(doc.get("outbox") or [])
+    pending.extend(events)
+    doc["outbox"] = pending
+    doc["outboxPending"] = True
+    doc["outboxSince"] = time.time()
+    return doc
+
+
+def send(events: list[dict[str, Any]], *, timeout: float = 5.0) -> None:
+    """Publish envelopes to their topics and wait until the broker has them all."""
+    producer = clients.kafka_producer()
+    futures = []
+    for event in events:
+        value = json.dumps(wire_value(event), separators=(",", ":")).encode()
+        headers = [
+            ("event-type", event["type"].encode()),
+            ("correlation-id", str(event.get("correlationId", "")).encode()),
+        ]
+        futures.append(producer.send(event["type"], key=str(event["key"]).encode(), value=value, headers=headers))
+    for future in futures:
+        future.get(timeout=timeout)
+
+
+def publish(collection: Collection[Doc], doc: Doc | None) -> int:
+    """Publish what ``doc``'s outbox holds and remove it from the stored document.
+
+    Never raises for a broker problem: the events stay pending for the sweeper. Returns how
+    many events were published.
+    """
+    if not doc or not doc.get("outbox"):
+        return 0
+    events = list(doc["outbox"])
+    try:
+        send(events)
+    except Exception:  # the broker may be away; the sweeper retries
+        log.warning("outbox publish failed; left for the sweeper", exc_info=True)
+        return 0
+    sent = {e["id"] for e in events}
+
+    def clear(current: Doc | None) -> Doc | None:
+        if current is None or not current.get("outbox"):
+            return None
+        left = [e for e in current["outbox"] if e["id"] not in sent]
+        if len(left) == len(current["outbox"]):
+            return None
+        current["outbox"] = left
+        current["outboxPending"] = bool(left)
+        return current
+
+    mutate(collection, doc["_id"], clear)
+    return len(events)
+
+
+def sweep(collection: Collection[Doc], *, older_than: float, limit: int = 200) -> int:
+    """Publish the outboxes that were written more than ``older_than`` seconds ago and never cleared."""
+    cutoff = time.time() - older_than
+    published = 0
+    for doc in collection.find({"outboxPending": True, "outboxSince": {"$lt": cutoff}}).limit(limit):
+        published += publish(collection, doc)
+    return published

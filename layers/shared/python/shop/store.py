@@ -1,0 +1,78 @@
+"""Compare-and-swap writes on whole documents.
+
+Every state change in the shop is read → compute (pure domain function) → replace guarded by
+the document's ``version``. One document is always written atomically, so the state change
+and the events it produces (the embedded outbox, see :mod:`shop.outbox`) land together.
+We deliberately avoid multi-document transactions and array update operators: the local
+MongoDB stand-in (nx-27017) does not isolate concurrent transactions and stores documents
+pushed with ``$push`` as strings, while whole-document replaces behave identically on
+nx-27017, MongoDB, DocumentDB and Atlas.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
+
+from shop.errors import ConcurrentUpdate
+
+Doc = dict[str, Any]
+
+MAX_ATTEMPTS = 50
+
+
+def mutate(
+    collection: Collection[Doc],
+    doc_id: str,
+    change: Callable[[Doc | None], Doc | None],
+    *,
+    attempts: int = MAX_ATTEMPTS,
+) -> tuple[Doc | None, bool]:
+    """Apply ``change`` to the current document (``None`` if absent) until the write wins.
+
+    ``change`` gets a private copy and returns the new document, or ``None`` to leave it as is
+    (it may also raise a domain error, which propagates and writes nothing). Returns the
+    resulting document and whether this call wrote it.
+    """
+    for _ in range(attempts):
+        current = collection.find_one({"_id": doc_id})
+        new = change(copy.deepcopy(current) if current is not None else None)
+        if new is None:
+            return current, False
+        new["_id"] = doc_id
+        if current is None:
+            new["version"] = 1
+            try:
+                collection.insert_one(new)
+            except DuplicateKeyError as exc:
+                if _is_id_clash(exc):
+                    continue
+                raise
+            return new, True
+        version = int(current.get("version", 0))
+        new["version"] = version + 1
+        result = collection.replace_one({"_id": doc_id, "version": version}, new)
+        if result.matched_count == 1:
+            return new, True
+    raise ConcurrentUpdate(f"too many concurrent updates of {collection.name} {doc_id}")
+
+
+def _is_id_clash(exc: DuplicateKeyError) -> bool:
+    details = exc.details or {}
+    key_pattern = details.get("keyPattern") or {}
+    message = str(details.get("errmsg", exc))
+    return "_id" in key_pattern or "_id" in message or not key_pattern
+
+
+def public(doc: Doc) -> Doc:
+    """The document without its bookkeeping fields (``_id`` becomes ``id``)."""
+    out = {k: v for k, v in doc.items() if k not in _PRIVATE}
+    out = {"id": doc["_id"], **out}
+    return out
+
+
+_PRIVATE = frozenset({"_id", "version", "outbox", "outboxPending", "outboxSince", "appliedEvents"})
