@@ -1,0 +1,16 @@
+"""POST /api/products (admin): a new product with its inventory record; publishes product.created."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shop.catalog import service
+from shop.catalog.models import ProductCreate
+from shop.http import Request, api_handler
+
+
+@api_handler
+def handler(request: Request) -> tuple[int, Any]:
+    request.require_admin()
+    body = request.parse(ProductCreate)
+    return 201, service.create_product(body, correlation_id=request.correlation_id)

@@ -1,0 +1,15 @@
+"""POST /api/auth/login: the user and a fresh token for good credentials, else 401."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shop.http import Request, api_handler
+from shop.identity import service
+from shop.identity.models import LoginBody
+
+
+@api_handler
+def handler(request: Request) -> tuple[int, Any]:
+    body = request.parse(LoginBody)
+    return 200, service.login(body.email, body.password)

@@ -1,0 +1,15 @@
+"""POST /api/auth/register: a new customer account and its token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shop.http import Request, api_handler
+from shop.identity import service
+from shop.identity.models import RegisterBody
+
+
+@api_handler
+def handler(request: Request) -> tuple[int, Any]:
+    body = request.parse(RegisterBody)
+    return 201, service.register(body.email, body.password, body.name)

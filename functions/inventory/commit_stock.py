@@ -1,0 +1,11 @@
+"""Kafka order.delivered: the order's reserved units become sold."""
+
+from __future__ import annotations
+
+from shop.consumer import Envelope, event_consumer
+from shop.inventory import reservations
+
+
+@event_consumer
+def handler(envelope: Envelope) -> None:
+    reservations.on_order_delivered(envelope)

@@ -1,0 +1,1 @@
+"""Products: create, update, read and search the catalog (with each product's current stock)."""

@@ -1,0 +1,1 @@
+"""Users: registration, login, the current user, and the bootstrap admin account."""

@@ -1,0 +1,101 @@
+"""Identity use cases: register, log in, read the current user, ensure the bootstrap admin.
+
+The ``users`` collection has a unique index on the normalised ``email``, which is what makes
+registration race-free: the insert either wins or raises ``DuplicateKeyError``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
+
+from shop import clients
+from shop.auth import tokens
+from shop.envelope import utc_now_iso
+from shop.errors import Conflict, NotFound, Unauthorized
+from shop.identity.domain import ROLE_ADMIN, ROLE_CUSTOMER, normalise_email, public_user
+from shop.identity.passwords import hash_password, needs_rehash, verify_password
+from shop.store import Doc, mutate
+
+BAD_CREDENTIALS = "invalid email or password"
+
+
+def users() -> Collection[Doc]:
+    return clients.db()["users"]
+
+
+def _session(doc: Doc) -> dict[str, Any]:
+    return {"user": public_user(doc), "token": tokens.issue(doc["_id"], doc["role"], doc["email"])}
+
+
+def _insert_user(email: str, password: str, name: str, role: str) -> Doc:
+    doc: Doc = {
+        "_id": str(uuid.uuid4()),
+        "email": email,
+        "name": name,
+        "role": role,
+        "passwordHash": hash_password(password),
+        "createdAt": utc_now_iso(),
+        "version": 1,
+    }
+    try:
+        users().insert_one(doc)
+    except DuplicateKeyError as exc:
+        raise Conflict("email is already registered", code="email_taken") from exc
+    return doc
+
+
+def register(email: str, password: str, name: str) -> dict[str, Any]:
+    """A new customer account and its token; the role is always ``customer``."""
+    return _session(_insert_user(normalise_email(email), password, name, ROLE_CUSTOMER))
+
+
+def login(email: str, password: str) -> dict[str, Any]:
+    """The user and a fresh token; unknown email and wrong password answer the same 401."""
+    doc = users().find_one({"email": normalise_email(email)})
+    if not verify_password(doc.get("passwordHash") if doc else None, password) or doc is None:
+        raise Unauthorized(BAD_CREDENTIALS, code="invalid_credentials")
+    return _session(doc)
+
+
+def get_user(user_id: str) -> dict[str, Any]:
+    """The public view of one user."""
+    doc = users().find_one({"_id": user_id})
+    if doc is None:
+        raise NotFound("user not found")
+    return public_user(doc)
+
+
+def ensure_admin(email: str, password: str, name: str) -> str:
+    """Create (or repair) the configured admin account; idempotent. Returns the user id.
+
+    An existing account with that email is made admin and given the configured password, so
+    an account registered under the admin address before bootstrap cannot keep its own.
+    """
+    address = normalise_email(email)
+    existing = users().find_one({"email": address})
+    if existing is None:
+        try:
+            return str(_insert_user(address, password, name, ROLE_ADMIN)["_id"])
+        except Conflict:
+            existing = users().find_one({"email": address})
+            if existing is None:
+                raise
+
+    def promote(current: Doc | None) -> Doc | None:
+        if current is None:
+            return None
+        stored = current.get("passwordHash")
+        good_password = verify_password(stored, password) and not needs_rehash(str(stored))
+        if current.get("role") == ROLE_ADMIN and good_password:
+            return None
+        current["role"] = ROLE_ADMIN
+        if not good_password:
+            current["passwordHash"] = hash_password(password)
+        return current
+
+    mutate(users(), existing["_id"], promote)
+    return str(existing["_id"])

@@ -1,0 +1,1 @@
+"""Stock per product: adjustments, low-stock listing, and the order-driven reservations."""
