@@ -1,0 +1,1 @@
+"""Orders: pricing, the status state machine, the order saga and their storage."""
