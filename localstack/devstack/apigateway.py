@@ -1,0 +1,359 @@
+"""The emulated API Gateway: a REST API (proxy integration, payload format 1.0) on aiohttp.
+
+Built from small single-purpose pieces: :class:`RouteMatcher` (template paths → routes),
+:func:`build_proxy_event` (the exact v1.0 event), :class:`AuthorizerGate` (Lambda TOKEN
+authorizers with a result cache) and :func:`to_http_response` (the function's answer back to
+HTTP). Status codes follow API Gateway: unknown route 403 "Missing Authentication Token",
+authorizer 401/403, handler error or malformed response 502, integration timeout 504.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from devstack.lambda_runtime import FunctionTimeout, InvocationError, LambdaRuntime
+from devstack.template import ApiRoute, App, Authorizer
+
+log = logging.getLogger("devstack.apigateway")
+
+API_ID = "localapi01"
+MAX_PAYLOAD = 10 * 1024 * 1024
+#: API Gateway's REST integration timeout.
+INTEGRATION_TIMEOUT = 29.0
+
+
+@dataclass(frozen=True)
+class Match:
+    route: ApiRoute
+    path_parameters: dict[str, str]
+
+
+class RouteMatcher:
+    """Matches request paths against the template's resource paths, most specific first."""
+
+    def __init__(self, routes: list[ApiRoute]) -> None:
+        compiled = []
+        for route in routes:
+            literal = 0
+            parts = []
+            for segment in route.path.strip("/").split("/"):
+                m = re.fullmatch(r"\{(\w+)(\+?)\}", segment)
+                if m and m.group(2):
+                    parts.append(f"(?P<{m.group(1)}>.+)")
+                elif m:
+                    parts.append(f"(?P<{m.group(1)}>[^/]+)")
+                else:
+                    literal += 1
+                    parts.append(re.escape(segment))
+            pattern = re.compile("^/" + "/".join(parts) + "/?$")
+            compiled.append((literal, route, pattern))
+        compiled.sort(key=lambda item: -item[0])
+        self._routes = compiled
+
+    def paths_matching(self, path: str) -> list[Match]:
+        out = []
+        for _, route, pattern in self._routes:
+            m = pattern.match(path)
+            if m:
+                out.append(Match(route, {k: v for k, v in m.groupdict().items()}))
+        return out
+
+    def match(self, method: str, path: str) -> Match | None:
+        candidates = self.paths_matching(path)
+        if not candidates:
+            return None
+        best_resource = candidates[0].route.path
+        for candidate in candidates:
+            if candidate.route.path != best_resource:
+                continue
+            if candidate.route.method in (method, "ANY"):
+                return candidate
+        return None
+
+
+def _request_time(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+
+def build_proxy_event(
+    *,
+    method: str,
+    path: str,
+    resource: str,
+    stage: str,
+    headers: list[tuple[str, str]],
+    query: list[tuple[str, str]],
+    path_parameters: dict[str, str],
+    body: bytes,
+    source_ip: str,
+    authorizer: dict[str, Any] | None,
+    request_id: str | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The API Gateway REST proxy event (payload format 1.0), field for field."""
+    ts = time.time() if now is None else now
+    single_headers: dict[str, str] = {}
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in headers:
+        single_headers[name] = value
+        multi_headers.setdefault(name, []).append(value)
+    single_query: dict[str, str] = {}
+    multi_query: dict[str, list[str]] = {}
+    for name, value in query:
+        single_query[name] = value
+        multi_query.setdefault(name, []).append(value)
+    is_binary = False
+    text_body: str | None = None
+    if body:
+        try:
+            text_body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text_body = base64.b64encode(body).decode()
+            is_binary = True
+    rid = request_id or str(uuid.uuid4())
+    user_agent = single_headers.get("User-Agent") or single_headers.get("user-agent")
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": single_headers or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": single_query or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": API_ID,
+            "authorizer": authorizer,
+            "domainName": single_headers.get("Host", "localhost"),
+            "domainPrefix": single_headers.get("Host", "localhost").split(".")[0].split(":")[0],
+            "extendedRequestId": rid.replace("-", "")[:16] + "=",
+            "httpMethod": method,
+            "identity": {
+                "accessKey": None,
+                "accountId": None,
+                "caller": None,
+                "cognitoAuthenticationProvider": None,
+                "cognitoAuthenticationType": None,
+                "cognitoIdentityId": None,
+                "cognitoIdentityPoolId": None,
+                "principalOrgId": None,
+                "sourceIp": source_ip,
+                "user": None,
+                "userAgent": user_agent,
+                "userArn": None,
+                "apiKey": None,
+                "apiKeyId": None,
+                "clientCert": None,
+            },
+            "path": f"/{stage}{path}",
+            "protocol": "HTTP/1.1",
+            "requestId": rid,
+            "requestTime": _request_time(ts),
+            "requestTimeEpoch": int(ts * 1000),
+            "resourceId": format(abs(hash(resource)) % (36**6), "x")[:6],
+            "resourcePath": resource,
+            "stage": stage,
+        },
+        "body": text_body,
+        "isBase64Encoded": is_binary,
+    }
+
+
+def _json_error(status: int, message: str | None, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"message": message}, status=status, headers=headers or {})
+
+
+class AuthorizerGate:
+    """Runs a TOKEN authorizer before the integration, caching policies per token for ReauthorizeEvery."""
+
+    def __init__(self, runtime: LambdaRuntime) -> None:
+        self.runtime = runtime
+        self._cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+
+    async def check(self, auth: Authorizer, token: str | None, method_arn: str) -> tuple[int, dict[str, Any] | None]:
+        """(0, context) when allowed, else the HTTP status API Gateway answers with."""
+        if not token:
+            return 401, None
+        key = (auth.name, token)
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached and cached[0] > now:
+            policy = cached[1]
+        else:
+            event = {"type": "TOKEN", "authorizationToken": token, "methodArn": method_arn}
+            try:
+                inv = await self.runtime.invoke(auth.function, event)
+            except InvocationError as exc:
+                if exc.error_message == "Unauthorized":
+                    return 401, None
+                log.error("authorizer %s failed: %s", auth.function, exc)
+                return 500, None
+            policy = inv.result if isinstance(inv.result, dict) else {}
+            if auth.ttl_seconds > 0:
+                self._cache[key] = (now + auth.ttl_seconds, policy)
+        if not _allows(policy, method_arn):
+            return 403, None
+        context = {str(k): v for k, v in (policy.get("context") or {}).items()}
+        context["principalId"] = policy.get("principalId")
+        context["integrationLatency"] = 0
+        return 0, context
+
+
+def _allows(policy: dict[str, Any], method_arn: str) -> bool:
+    statements = (policy.get("policyDocument") or {}).get("Statement") or []
+    if isinstance(statements, dict):
+        statements = [statements]
+    allowed = False
+    for st in statements:
+        resources = st.get("Resource", [])
+        resources = [resources] if isinstance(resources, str) else resources
+        if any(_arn_match(r, method_arn) for r in resources):
+            if st.get("Effect") == "Deny":
+                return False
+            if st.get("Effect") == "Allow":
+                allowed = True
+    return allowed
+
+
+def _arn_match(pattern: str, arn: str) -> bool:
+    regex = "^" + re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".") + "$"
+    return re.match(regex, arn) is not None
+
+
+def to_http_response(result: Any) -> web.Response | None:
+    """The function's proxy response as HTTP, or None if it is malformed (→ 502)."""
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return None
+    try:
+        status = int(result["statusCode"])
+    except (TypeError, ValueError):
+        return None
+    headers: list[tuple[str, str]] = []
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        for value in values if isinstance(values, list) else [values]:
+            headers.append((str(name), str(value)))
+    multi_names = {n.lower() for n, _ in headers}
+    for name, value in (result.get("headers") or {}).items():
+        if str(name).lower() not in multi_names:
+            headers.append((str(name), str(value)))
+    body = result.get("body")
+    if body is None:
+        raw = b""
+    elif result.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(str(body))
+        except ValueError:
+            return None
+    else:
+        raw = str(body).encode()
+    if not any(n.lower() == "content-type" for n, _ in headers):
+        headers.append(("Content-Type", "application/json"))
+    response = web.Response(status=status, body=raw)
+    for name, value in headers:
+        response.headers.add(name, value)
+    return response
+
+
+class ApiGateway:
+    """The aiohttp application serving the template's API."""
+
+    def __init__(self, app: App, runtime: LambdaRuntime) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.matcher = RouteMatcher(app.routes)
+        self.gate = AuthorizerGate(runtime)
+
+    def web_app(self) -> web.Application:
+        web_app = web.Application(client_max_size=MAX_PAYLOAD)
+        web_app.router.add_route("*", "/{tail:.*}", self.handle)
+        return web_app
+
+    def _cors_preflight(self, path: str) -> web.Response | None:
+        cors = self.app.cors
+        if cors is None or not self.matcher.paths_matching(path):
+            return None
+        headers = {"Access-Control-Allow-Origin": cors.allow_origin}
+        if cors.allow_headers:
+            headers["Access-Control-Allow-Headers"] = cors.allow_headers
+        if cors.allow_methods:
+            headers["Access-Control-Allow-Methods"] = cors.allow_methods
+        if cors.max_age:
+            headers["Access-Control-Max-Age"] = cors.max_age
+        return web.Response(status=200, headers=headers)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        path = request.path
+        method = request.method.upper()
+        response = await self._dispatch(request, method, path)
+        log.info("%s %s → %s (%.1f ms)", method, request.path_qs, response.status,
+                 (time.perf_counter() - started) * 1000)
+        return response
+
+    async def _dispatch(self, request: web.Request, method: str, path: str) -> web.StreamResponse:
+        if method == "OPTIONS":
+            preflight = self._cors_preflight(path)
+            if preflight is not None:
+                return preflight
+        match = self.matcher.match(method, path)
+        if match is None:
+            return _json_error(403, "Missing Authentication Token")
+        route = match.route
+        if request.content_length and request.content_length > MAX_PAYLOAD:
+            return _json_error(413, "Request Too Long")
+        body = await request.read()
+        request_id = str(uuid.uuid4())
+        method_arn = f"arn:aws:execute-api:us-east-1:000000000000:{API_ID}/{self.app.stage}/{method}{path}"
+        authorizer_ctx: dict[str, Any] | None = None
+        if route.authorizer:
+            auth = self.app.authorizers.get(route.authorizer)
+            if auth is None:
+                return _json_error(500, None)
+            status, authorizer_ctx = await self.gate.check(auth, request.headers.get(auth.header), method_arn)
+            if status == 401:
+                return _json_error(401, "Unauthorized")
+            if status == 403:
+                return _json_error(403, "User is not authorized to access this resource")
+            if status:
+                return _json_error(500, None, {"x-amzn-ErrorType": "AuthorizerConfigurationException"})
+        peer = request.remote or "127.0.0.1"
+        forwarded = request.headers.get("X-Forwarded-For")
+        event = build_proxy_event(
+            method=method,
+            path=path,
+            resource=route.path,
+            stage=self.app.stage,
+            headers=list(request.headers.items()),
+            query=list(request.query.items()),
+            path_parameters=match.path_parameters,
+            body=body,
+            source_ip=forwarded.split(",")[0].strip() if forwarded else peer,
+            authorizer=authorizer_ctx,
+            request_id=request_id,
+        )
+        spec = self.runtime.pools[route.function].spec
+        try:
+            inv = await self.runtime.invoke(route.function, event, timeout=min(spec.timeout, INTEGRATION_TIMEOUT))
+        except FunctionTimeout:
+            log.error("%s timed out after %.0f s (request %s)", route.function, spec.timeout, request_id)
+            return _json_error(504, "Endpoint request timed out")
+        except InvocationError as exc:
+            log.error("%s failed (request %s): %s\n%s", route.function, request_id, exc, "".join(exc.trace))
+            return _json_error(502, "Internal server error")
+        response = to_http_response(inv.result)
+        if response is None:
+            log.error("%s returned a malformed proxy response: %r", route.function, inv.result)
+            return _json_error(502, "Internal server error")
+        response.headers["x-amzn-RequestId"] = request_id
+        return response

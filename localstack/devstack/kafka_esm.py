@@ -1,0 +1,246 @@
+"""Emulated Kafka event-source mappings: poll topics, invoke the function, commit on success.
+
+One poller thread per mapping. It assigns every partition of its topics explicitly (no group
+rebalance: the local broker makes a group's first join wait for the rebalance timeout) and
+commits offsets to the mapping's ``ConsumerGroupId`` only after the function succeeded, so
+delivery is at least once and a restarted stack resumes where it stopped. Batches follow
+``BatchSize`` and ``MaximumBatchingWindowInSeconds``; a failing batch is retried up to
+``MaximumRetryAttempts`` (bisected first when ``BisectBatchOnFunctionError``), then described
+to the on-failure destination (SQS, or ``kafka://topic`` which receives the records), and the
+partition moves on. Records within a partition are always handed over in order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from devstack.filtering import compile_filters, record_passes
+from devstack.kafka_events import Record, kafka_event
+from devstack.lambda_runtime import InvocationError, LambdaRuntime
+from devstack.template import KafkaMapping
+
+log = logging.getLogger("devstack.kafka")
+
+RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0)
+ASSIGNMENT_REFRESH = 5.0
+
+
+class FailureDestination:
+    """Where exhausted batches go: an SQS queue (AWS's metadata record) or a Kafka topic (the records)."""
+
+    def __init__(self, arn: str, *, bootstrap: str, sqs_client_factory: Callable[[], Any]) -> None:
+        self.arn = arn
+        self.bootstrap = bootstrap
+        self._sqs_factory = sqs_client_factory
+        self._producer: KafkaProducer | None = None
+
+    def send(self, mapping: KafkaMapping, records: list[Record], error: InvocationError, attempts: int) -> None:
+        if self.arn.startswith("kafka://"):
+            topic = self.arn.removeprefix("kafka://")
+            if self._producer is None:
+                self._producer = KafkaProducer(bootstrap_servers=self.bootstrap.split(","), acks="all")
+            for r in records:
+                headers = [*r.headers, ("x-failure-reason", f"{error.error_type}: {error.error_message}".encode()[:512])]
+                self._producer.send(topic, key=r.key, value=r.value, headers=headers)
+            self._producer.flush(10)
+            return
+        if self.arn.startswith("arn:aws:sqs:"):
+            _, _, _, region, account, name = self.arn.split(":", 5)
+            sqs = self._sqs_factory()
+            url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(failure_record(mapping, records, error, attempts,
+                                                                                 self.bootstrap)))
+            return
+        log.error("unsupported on-failure destination %s; batch dropped", self.arn)
+
+
+def failure_record(mapping: KafkaMapping, records: list[Record], error: InvocationError, attempts: int,
+                   bootstrap: str) -> dict[str, Any]:
+    """The invocation record Lambda sends to an SQS/SNS destination for a Kafka batch."""
+    info: dict[str, dict[str, Any]] = {}
+    for r in records:
+        key = f"{r.topic}-{r.partition}"
+        entry = info.setdefault(key, {"firstRecordOffset": r.offset, "firstRecordTimestamp": r.timestamp})
+        entry["lastRecordOffset"] = r.offset
+        entry["lastRecordTimestamp"] = r.timestamp
+    return {
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": f"arn:aws:lambda:us-east-1:000000000000:function:{mapping.function}",
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "KafkaBatchInfo": {
+            "batchSize": len(records),
+            "eventSourceArn": mapping.event_source_arn,
+            "bootstrapServers": bootstrap,
+            "payloadSize": sum(len(r.value or b"") + len(r.key or b"") for r in records),
+            "recordsInfo": info,
+        },
+        "errorType": error.error_type,
+        "errorMessage": error.error_message,
+    }
+
+
+class KafkaPoller(threading.Thread):
+    """The poller of one event-source mapping."""
+
+    def __init__(self, mapping: KafkaMapping, runtime: LambdaRuntime, *, bootstrap: str,
+                 destination: FailureDestination | None) -> None:
+        super().__init__(name=f"esm-{mapping.function}-{mapping.name}", daemon=True)
+        self.mapping = mapping
+        self.runtime = runtime
+        self.bootstrap = bootstrap
+        self.destination = destination
+        self.patterns = compile_filters(mapping.filters)
+        self._halt = threading.Event()
+        self._consumer: KafkaConsumer | None = None
+        self._assigned: set[TopicPartition] = set()
+        self._assigned_at = 0.0
+        self.invocations = 0
+        self.failures = 0
+        self.last_latency_ms: float | None = None
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def _connect(self) -> KafkaConsumer:
+        reset = "earliest" if self.mapping.starting_position in ("TRIM_HORIZON", "AT_TIMESTAMP") else "latest"
+        return KafkaConsumer(
+            bootstrap_servers=self.bootstrap.split(","),
+            group_id=self.mapping.consumer_group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=reset,
+            max_poll_records=self.mapping.batch_size,
+            fetch_max_wait_ms=50,
+            reconnect_backoff_max_ms=1000,
+            client_id=f"esm-{self.mapping.function}",
+        )
+
+    def _refresh_assignment(self, consumer: KafkaConsumer) -> None:
+        now = time.monotonic()
+        if self._assigned and now - self._assigned_at < ASSIGNMENT_REFRESH:
+            return
+        self._assigned_at = now
+        wanted: set[TopicPartition] = set()
+        for topic in self.mapping.topics:
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                consumer.cluster.request_update()
+                continue
+            wanted.update(TopicPartition(topic, p) for p in partitions)
+        if wanted and wanted != self._assigned:
+            consumer.assign(sorted(wanted))
+            if self.mapping.starting_position == "LATEST":
+                new = wanted - self._assigned
+                for tp in new:
+                    if consumer.committed(tp) is None:
+                        consumer.seek_to_end(tp)
+                        consumer.commit({tp: OffsetAndMetadata(consumer.position(tp), "", -1)})
+            self._assigned = wanted
+            log.info("%s assigned %s", self.name, ", ".join(f"{tp.topic}-{tp.partition}" for tp in sorted(wanted)))
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                consumer = self._consumer or self._connect()
+                self._consumer = consumer
+                self._loop(consumer)
+            except Exception:
+                log.exception("%s: poller error; reconnecting", self.name)
+                if self._consumer is not None:
+                    try:
+                        self._consumer.close(autocommit=False)
+                    except Exception:
+                        log.debug("close failed", exc_info=True)
+                self._consumer = None
+                self._assigned = set()
+                self._halt.wait(1.0)
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
+
+    def _loop(self, consumer: KafkaConsumer) -> None:
+        window = self.mapping.batching_window_seconds
+        size = self.mapping.batch_size
+        while not self._halt.is_set():
+            self._refresh_assignment(consumer)
+            if not self._assigned:
+                self._halt.wait(0.5)
+                continue
+            batch = self._poll(consumer, 100, size)
+            if not batch:
+                continue
+            first_at = time.monotonic()
+            while len(batch) < size and window > 0:
+                left = window - (time.monotonic() - first_at)
+                if left <= 0:
+                    break
+                batch.extend(self._poll(consumer, int(left * 1000), size - len(batch)))
+            self._handle(consumer, batch)
+
+    def _poll(self, consumer: KafkaConsumer, timeout_ms: int, max_records: int) -> list[Record]:
+        polled = consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        out: list[Record] = []
+        for tp in sorted(polled, key=lambda t: (t.topic, t.partition)):
+            for m in polled[tp]:
+                out.append(Record(m.topic, m.partition, m.offset, m.timestamp, m.timestamp_type, m.key, m.value,
+                                  tuple((h[0], h[1] or b"") for h in (m.headers or []))))
+        return out
+
+    def _handle(self, consumer: KafkaConsumer, batch: list[Record]) -> None:
+        passing = [r for r in batch if record_passes(self.patterns, r.value)]
+        if passing:
+            self._deliver(passing)
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for r in batch:
+            offsets[TopicPartition(r.topic, r.partition)] = OffsetAndMetadata(r.offset + 1, "", -1)
+        consumer.commit(offsets)
+
+    def _deliver(self, records: list[Record]) -> None:
+        attempts = 0
+        while not self._halt.is_set():
+            event = kafka_event(records, event_source_arn=self.mapping.event_source_arn,
+                                bootstrap_servers=self.bootstrap, self_managed=self.mapping.self_managed)
+            attempts += 1
+            started = time.time()
+            try:
+                self.runtime.invoke_blocking(self.mapping.function, event)
+                self.invocations += 1
+                self.last_latency_ms = (started - records[-1].timestamp / 1000) * 1000
+                return
+            except InvocationError as exc:
+                self.failures += 1
+                log.warning("%s: batch of %d failed (attempt %d): %s", self.name, len(records), attempts, exc)
+                if self.mapping.bisect_on_error and len(records) > 1:
+                    mid = len(records) // 2
+                    self._deliver(records[:mid])
+                    self._deliver(records[mid:])
+                    return
+                limit = self.mapping.max_retry_attempts
+                if limit >= 0 and attempts > limit:
+                    self._give_up(records, exc, attempts)
+                    return
+                self._halt.wait(RETRY_BACKOFF[min(attempts - 1, len(RETRY_BACKOFF) - 1)])
+
+    def _give_up(self, records: list[Record], exc: InvocationError, attempts: int) -> None:
+        where = self.destination.arn if self.destination else "nowhere (no on-failure destination)"
+        log.error("%s: %d record(s) from %s exhausted retries; sending to %s", self.name, len(records),
+                  sorted({f'{r.topic}-{r.partition}@{r.offset}' for r in records}), where)
+        if self.destination is None:
+            return
+        try:
+            self.destination.send(self.mapping, records, exc, attempts)
+        except Exception:
+            log.exception("%s: could not write to the on-failure destination", self.name)

@@ -1,0 +1,361 @@
+"""``devstack up``: start the services, bootstrap them, serve the functions, stop it all on Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from devstack import bootstrap
+from devstack.apigateway import ApiGateway
+from devstack.kafka_esm import FailureDestination, KafkaPoller
+from devstack.lambda_runtime import LambdaRuntime
+from devstack.procutil import die_with_parent
+from devstack.scheduler import Scheduler
+from devstack.services import Service, ServiceError, kafka_service, mongodb_service, moto_service
+from devstack.settings import StackSettings
+from devstack.template import App, load_app
+
+log = logging.getLogger("devstack")
+
+#: Host variables a function's process inherits (everything else comes from the template).
+PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_FILE", "VIRTUAL_ENV")
+
+
+class StackError(RuntimeError):
+    """The local stack could not start."""
+
+
+class Stack:
+    def __init__(self, settings: StackSettings) -> None:
+        self.s = settings
+        self.services: dict[str, Service] = {}
+        self.relay: subprocess.Popen[bytes] | None = None
+        self.msk_arn = ""
+        self.app: App | None = None
+        self.runtime: LambdaRuntime | None = None
+        self.pollers: list[KafkaPoller] = []
+        self.scheduler: Scheduler | None = None
+        self.broker_generation = 1
+        self._stop = asyncio.Event()
+        self._started = time.monotonic()
+
+    # --- services -----------------------------------------------------------------------------
+    def _step(self, label: str) -> None:
+        log.info("%-34s %.1fs", label, time.monotonic() - self._started)
+
+    def start_services(self) -> None:
+        s = self.s
+        s.log_dir.mkdir(parents=True, exist_ok=True)
+        wanted: list[Service] = []
+        if not s.aws_endpoint_url:
+            wanted.append(moto_service(s.ports["aws"], s.log_dir))
+        if not s.mongodb_uri:
+            wanted.append(mongodb_service(s.ports["mongodb"], s.data_dir, s.log_dir))
+        if not s.kafka_bootstrap:
+            wanted.append(kafka_service(s.ports["kafka"], s.log_dir))
+        for service in wanted:
+            self.services[service.name] = service
+            service.start()
+            self._step(f"✓ {service.name} :{service.port}")
+
+    def _export_env(self) -> None:
+        """Point this process (bootstrap, in-process seeding) at the stack's services."""
+        s = self.s
+        os.environ.update(self.service_env())
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+        os.environ["AWS_REGION"] = s.region
+        os.environ["AWS_DEFAULT_REGION"] = s.region
+
+    def service_env(self) -> dict[str, str]:
+        s = self.s
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": s.kafka,
+            "MONGODB_URI": s.mongodb,
+            "AWS_ENDPOINT_URL": s.aws,
+            "AWS_REGION": s.region,
+            "AWS_DEFAULT_REGION": s.region,
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+            "JWT_SECRET_ID": self.parameters().get("JwtSecretId", "shop/jwt-signing-key"),
+        }
+        return env
+
+    def parameters(self) -> dict[str, str]:
+        params = {"MongoDbUri": self.s.mongodb, "KafkaBootstrapServers": self.s.kafka}
+        if self.msk_arn:
+            params["MskClusterArn"] = self.msk_arn
+        return params
+
+    def bootstrap(self) -> None:
+        s = self.s
+        self._export_env()
+        template = load_app(s.root / "template.yaml", parameters=self.parameters(), region=s.region)
+        self.msk_arn = bootstrap.ensure_msk_cluster(s.aws, s.region)
+        secret_id = template.parameters.get("JwtSecretId", "shop/jwt-signing-key")
+        bootstrap.ensure_secret(s.aws, s.region, secret_id, s.data_dir / "secrets" / "jwt-signing-key")
+        bootstrap.ensure_queues(s.aws, s.region, template)
+        self._step("✓ AWS resources (secret, MSK, SQS)")
+        self.app = load_app(s.root / "template.yaml", parameters=self.parameters(), region=s.region)
+        bootstrap.ensure_topics(s.kafka, bootstrap.topics_for(self.app))
+        self._step("✓ Kafka topics")
+        bootstrap.ensure_database()
+        bootstrap.ensure_users_and_demo(s.admin_email, s.admin_password, seed_demo=s.seed_demo)
+        self._step("✓ database, admin, demo data")
+
+    # --- runtime ------------------------------------------------------------------------------
+    def function_env(self) -> dict[str, str]:
+        env = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ}
+        env.update(self.service_env())
+        # Explicit local overrides for every function: DEVSTACK_ENV_<NAME>=value.
+        for key, value in os.environ.items():
+            if key.startswith("DEVSTACK_ENV_"):
+                env[key.removeprefix("DEVSTACK_ENV_")] = value
+        return env
+
+    async def serve(self) -> None:
+        assert self.app is not None
+        s = self.s
+        loop = asyncio.get_running_loop()
+        runtime = LambdaRuntime(self.app.functions, self.function_env(), hot_reload=s.hot_reload)
+        self.runtime = runtime
+        overrides = {k.removeprefix("DEVSTACK_ENV_"): v for k, v in os.environ.items() if k.startswith("DEVSTACK_ENV_")}
+        for pool in runtime.pools.values():
+            pool.spec.environment.update(overrides)
+        runtime.bind(loop)
+        gateway = ApiGateway(self.app, runtime)
+        runner = web.AppRunner(gateway.web_app(), access_log=None, handler_cancellation=True)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", s.ports["api"], reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StackError(f"API Gateway: cannot listen on port {s.ports['api']}: {exc.strerror}. "
+                             "Set DEVSTACK_API_PORT to use another port.") from exc
+        self._step(f"✓ API Gateway :{s.ports['api']} ({len(self.app.routes)} routes)")
+        import boto3
+
+        def sqs() -> Any:
+            return boto3.client("sqs", endpoint_url=s.aws, region_name=s.region)
+
+        for mapping in self.app.kafka:
+            if not mapping.enabled:
+                continue
+            dest = FailureDestination(mapping.on_failure, bootstrap=s.kafka, sqs_client_factory=sqs) \
+                if mapping.on_failure else None
+            poller = KafkaPoller(mapping, runtime, bootstrap=s.kafka, destination=dest)
+            poller.start()
+            self.pollers.append(poller)
+        self._step(f"✓ Kafka event-source mappings ({len(self.pollers)})")
+        if self.app.schedules:
+            self.scheduler = Scheduler(self.app.schedules, runtime, interval_override=s.schedule_interval)
+            self.scheduler.start()
+        if s.relay:
+            self.start_relay()
+        self.write_state(ready=True)
+        self.print_summary()
+        tasks = [asyncio.create_task(self.watchdog())]
+        if s.prewarm:
+            tasks.append(asyncio.create_task(runtime.prewarm(sorted(runtime.pools))))
+        try:
+            await self._stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for poller in self.pollers:
+                poller.stop()
+            if self.scheduler:
+                self.scheduler.stop()
+            for poller in self.pollers:
+                await asyncio.to_thread(poller.join, 5)
+            await runner.cleanup()
+            await runtime.close()
+
+    def start_relay(self) -> None:
+        s = self.s
+        if not (s.root / "realtime_relay" / "__main__.py").exists():
+            log.info("realtime relay not present; skipped")
+            return
+        env = dict(os.environ)
+        env.update(self.service_env())
+        env.update({"RELAY_HOST": "127.0.0.1", "RELAY_PORT": str(s.ports["relay"]), "RELAY_INSTANCE_ID": "relay-1"})
+        log_file = (s.log_dir / "relay.log").open("ab")
+        self.relay = subprocess.Popen([sys.executable, "-m", "realtime_relay"], env=env, stdout=log_file,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                      cwd=str(s.root), preexec_fn=die_with_parent)
+        log_file.close()
+        relay = Service("Realtime relay", [], s.ports["relay"], s.log_dir / "relay.log")
+        relay.proc = self.relay
+        try:
+            relay.wait_ready(60)
+        except ServiceError as exc:
+            raise StackError(str(exc)) from exc
+        self._step(f"✓ Realtime relay :{s.ports['relay']}")
+
+    async def watchdog(self) -> None:
+        """Restart the embedded broker if it dies (it comes back empty: topics are re-created)."""
+        kafka = next((svc for name, svc in self.services.items() if name.startswith("Kafka")), None)
+        while True:
+            await asyncio.sleep(0.5)
+            if kafka is not None and not kafka.alive():
+                log.warning("Kafka broker exited; restarting it (its log was in memory, so it comes back empty)")
+                try:
+                    await asyncio.to_thread(kafka.start)
+                    assert self.app is not None
+                    await asyncio.to_thread(bootstrap.ensure_topics, self.s.kafka, bootstrap.topics_for(self.app))
+                    self.broker_generation += 1
+                    self.write_state(ready=True)
+                    log.info("Kafka broker is back (generation %d)", self.broker_generation)
+                except Exception:
+                    log.exception("could not restart the Kafka broker")
+            if self.relay is not None and self.relay.poll() is not None:
+                log.error("realtime relay exited with code %s; see %s", self.relay.returncode,
+                          self.s.log_dir / "relay.log")
+                self.relay = None
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    # --- state --------------------------------------------------------------------------------
+    def write_state(self, *, ready: bool) -> None:
+        s = self.s
+        state = {
+            "pid": os.getpid(),
+            "ready": ready,
+            "apiUrl": s.api_url,
+            "wsUrl": s.ws_url if self.relay is not None else None,
+            "kafkaBootstrapServers": s.kafka,
+            "mongodbUri": s.mongodb,
+            "awsEndpointUrl": s.aws,
+            "mskClusterArn": self.msk_arn,
+            "env": self.service_env(),
+            "brokerGeneration": self.broker_generation,
+            "pids": {name: svc.proc.pid for name, svc in self.services.items() if svc.proc},
+            "relayPid": self.relay.pid if self.relay else None,
+            "adminEmail": s.admin_email,
+            "startupSeconds": round(time.monotonic() - self._started, 2),
+        }
+        s.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = s.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(s.state_file)
+
+    def print_summary(self) -> None:
+        s = self.s
+        rows = [
+            ("API Gateway", s.api_url + "/api"),
+            ("Realtime relay", s.ws_url if self.relay else "(not running)"),
+            ("Kafka (MSK)", s.kafka + ("" if s.kafka_bootstrap else "  [embedded Tansu]")),
+            ("MongoDB", s.mongodb + ("" if s.mongodb_uri else "  [embedded nx-27017]")),
+            ("AWS APIs", s.aws + ("" if s.aws_endpoint_url else "  [embedded moto]")),
+            ("Admin login", f"{s.admin_email} / {'(ADMIN_PASSWORD)' if os.environ.get('ADMIN_PASSWORD') else s.admin_password}"),
+            ("Data folder", str(s.data_dir)),
+            ("Logs", str(s.log_dir)),
+        ]
+        width = max(len(r[0]) for r in rows)
+        lines = [f"  {name.ljust(width)}  {value}" for name, value in rows]
+        print("\nThe shop is running (Ctrl-C stops everything):\n" + "\n".join(lines)
+              + f"\n  started in {time.monotonic() - self._started:.1f}s\n", flush=True)
+
+    def stop_all(self) -> None:
+        if self.relay is not None and self.relay.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.relay.pid, signal.SIGTERM)
+            try:
+                self.relay.wait(5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.relay.pid, signal.SIGKILL)
+        for service in reversed(list(self.services.values())):
+            service.stop()
+        with contextlib.suppress(FileNotFoundError):
+            self.s.state_file.unlink()
+
+
+def running_pid(state_file: Path) -> int | None:
+    try:
+        pid = int(json.loads(state_file.read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def setup_logging(settings: StackSettings, *, verbose: bool) -> None:
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    file_handler = logging.FileHandler(settings.log_dir / "devstack.log")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(file_handler)
+    console = logging.StreamHandler(sys.stdout)
+    console.setFormatter(logging.Formatter("%(message)s" if not verbose else "%(asctime)s %(name)s: %(message)s"))
+
+    class _Console(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if verbose:
+                return True
+            if record.levelno >= logging.WARNING:
+                return not record.name.startswith("kafka")
+            return record.name in ("devstack", "devstack.bootstrap")
+
+    console.addFilter(_Console())
+    root.addHandler(console)
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def run_up(settings: StackSettings, *, verbose: bool = False) -> int:
+    """Start everything and block until Ctrl-C / SIGTERM. Returns the exit code."""
+    pid = running_pid(settings.state_file)
+    if pid is not None:
+        print(f"a stack is already running from {settings.data_dir} (pid {pid}); `devstack stop` stops it",
+              file=sys.stderr)
+        return 1
+    setup_logging(settings, verbose=verbose)
+    stack = Stack(settings)
+    log.info("starting the local stack (data in %s)", settings.data_dir)
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        stack.start_services()
+        stack.bootstrap()
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stack.request_stop)
+            await stack.serve()
+
+        asyncio.run(main())
+        return 0
+    except (ServiceError, StackError) as exc:
+        log.error("✗ %s", exc)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        log.info("stopping the local stack")
+        stack.stop_all()
+        log.info("stopped")
