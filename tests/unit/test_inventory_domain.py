@@ -82,8 +82,9 @@ def test_adjust_needs_exactly_one_of_delta_or_stock() -> None:
 
 def test_adjust_never_below_zero_or_reserved() -> None:
     """Stock may not go negative nor below the units promised to orders."""
-    with pytest.raises(InsufficientStock):
+    with pytest.raises(Conflict) as short:
         domain.adjust(Stock(stock=5), delta=-6)
+    assert short.value.code == "insufficient_stock"
     with pytest.raises(InvalidQuantity):
         domain.adjust(Stock(stock=5), stock=-1)
     with pytest.raises(Conflict) as info:

@@ -107,7 +107,7 @@ def adjust(s: Stock, *, delta: int | None = None, stock: int | None = None) -> S
         assert delta is not None
         new_stock = s.stock + delta
         if new_stock < 0:
-            raise InsufficientStock(-delta, s.stock)
+            raise Conflict(f"cannot remove {-delta}; only {s.stock} in stock", code="insufficient_stock")
     if new_stock < s.reserved:
         raise Conflict(
             f"stock {new_stock} would be below the {s.reserved} units reserved for orders",
