@@ -42,6 +42,7 @@ class OrderRepository:
 
     def insert(self, order: Doc) -> Doc:
         """Store a new order together with its outbox (one write); nothing is published here."""
+        order.setdefault("version", 1)  # later writes are compare-and-swaps on it (shop.store.mutate)
         try:
             self.orders.insert_one(order)
         except DuplicateKeyError as exc:
