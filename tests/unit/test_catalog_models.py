@@ -93,3 +93,13 @@ def test_changed_fields() -> None:
     """Only editable fields that differ count as changes."""
     current = {"name": "A", "priceCents": 1, "stock": 3}
     assert domain.changed_fields(current, {"name": "A", "priceCents": 2, "stock": 9}) == {"priceCents": 2}
+
+
+def test_demo_products_are_realistic() -> None:
+    """8-12 valid demo products in 3 categories, some low (< 10) and one sold out."""
+    from shop.catalog.demo import demo_bodies
+
+    bodies = demo_bodies()
+    assert 8 <= len(bodies) <= 12 and len({b.category for b in bodies}) == 3
+    assert len({b.sku for b in bodies}) == len(bodies)
+    assert any(0 < b.stock < 10 for b in bodies) and any(b.stock == 0 for b in bodies)
