@@ -1,0 +1,22 @@
+"""``python -m realtime_relay``: run the relay, configured by environment variables only."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from realtime_relay.server import run
+from realtime_relay.settings import load_settings
+
+
+def main() -> None:
+    """Entry point."""
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # metadata refreshes are routine
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

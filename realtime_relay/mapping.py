@@ -1,0 +1,106 @@
+"""Which WebSocket events one Kafka envelope becomes, per channel (CONTRACT §3). No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+ORDERS = "orders"
+INVENTORY = "inventory"
+ADMIN = "admin"
+CHANNELS: tuple[str, ...] = (ORDERS, INVENTORY, ADMIN)
+
+#: The topics the relay reads, in a fixed order: a topic's index is part of the cursor encoding,
+#: so new topics go at the end.
+TOPICS: tuple[str, ...] = (
+    "order.created",
+    "order.updated",
+    "order.cancelled",
+    "order.shipped",
+    "order.delivered",
+    "inventory.updated",
+    "product.created",
+    "product.updated",
+)
+
+# topic -> (event for the owner on `orders`, event on `inventory`, event on `admin`)
+_ROUTES: dict[str, tuple[str | None, str | None, str | None]] = {
+    "order.created": ("order:created", None, "admin:order:created"),
+    "order.updated": ("order:updated", None, "admin:order:updated"),
+    "order.shipped": ("order:updated", None, "admin:order:updated"),
+    "order.delivered": ("order:updated", None, "admin:order:updated"),
+    "order.cancelled": ("order:cancelled", None, "admin:order:cancelled"),
+    "inventory.updated": (None, "inventory:updated", "admin:inventory:updated"),
+    "product.created": (None, None, "admin:product:created"),
+    "product.updated": (None, "product:updated", "admin:product:updated"),
+}
+
+# order.shipped / order.delivered carry no status; the owner's `order:updated` gets one.
+_IMPLIED_STATUS = {"order.shipped": "shipped", "order.delivered": "delivered", "order.cancelled": "cancelled"}
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One WebSocket event for one audience: a channel, and for ``orders`` the owner's user id."""
+
+    channel: str
+    user_id: str | None
+    event: str
+    id: str
+    data: dict[str, Any]
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def stock_alert(data: dict[str, Any], threshold: int) -> dict[str, Any] | None:
+    """The ``admin:alert`` payload for an ``inventory.updated`` below ``threshold`` available, else None."""
+    available = _int_or_none(data.get("available"))
+    if available is None:
+        stock, reserved = _int_or_none(data.get("stock")), _int_or_none(data.get("reserved"))
+        if stock is None:
+            return None
+        available = stock - (reserved or 0)
+    if available >= threshold:
+        return None
+    critical = available <= 0
+    sku = data.get("sku")
+    label = sku or data.get("productId")
+    return {
+        "type": "inventory",
+        "severity": "critical" if critical else "warning",
+        "message": f"{label} is out of stock" if critical else f"{label} is low on stock ({available} available)",
+        "productId": data.get("productId"),
+        "sku": sku,
+        "available": available,
+    }
+
+
+def deliveries(topic: str, envelope: dict[str, Any], *, low_stock_threshold: int = 10) -> list[Delivery]:
+    """Every delivery of one envelope read from ``topic``; empty for topics or shapes the relay ignores."""
+    route = _ROUTES.get(topic)
+    data = envelope.get("data")
+    event_id = envelope.get("id")
+    if route is None or not isinstance(data, dict) or not isinstance(event_id, str) or not event_id:
+        return []
+    owner_event, inventory_event, admin_event = route
+    out: list[Delivery] = []
+    if owner_event is not None:
+        buyer = data.get("buyerId")
+        implied = _IMPLIED_STATUS.get(topic)
+        owner_data = {**data, "status": implied} if implied and "status" not in data else data
+        if isinstance(buyer, str) and buyer:
+            out.append(Delivery(ORDERS, buyer, owner_event, event_id, owner_data))
+        if admin_event is not None:
+            out.append(Delivery(ADMIN, None, admin_event, event_id, owner_data))
+    else:
+        if inventory_event is not None:
+            out.append(Delivery(INVENTORY, None, inventory_event, event_id, data))
+        if admin_event is not None:
+            out.append(Delivery(ADMIN, None, admin_event, event_id, data))
+    if topic == "inventory.updated":
+        alert = stock_alert(data, low_stock_threshold)
+        if alert is not None:
+            out.append(Delivery(ADMIN, None, "admin:alert", f"{event_id}:alert", alert))
+    return out

@@ -1,0 +1,292 @@
+"""The WebSocket and HTTP side: websockets' asyncio server, health endpoints, fan-out with eviction.
+
+One process serves its own clients from its own Kafka reader; several processes run side by side
+behind a load balancer with no shared state (the cursor is derived from Kafka positions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import time
+from collections.abc import Collection
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from shop.auth import tokens
+from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from realtime_relay.cursor import epoch_of
+from realtime_relay.hub import Hub
+from realtime_relay.kafka_source import KafkaSource, Record
+from realtime_relay.mapping import TOPICS
+from realtime_relay.retention import ReplayStatus
+from realtime_relay.session import CLOSE_SLOW, CLOSE_UNAUTHENTICATED, Close, Reply, Session, Subscribe, Unsubscribe
+from realtime_relay.settings import RelaySettings
+
+log = logging.getLogger("realtime_relay")
+
+WS_PATH = "/ws"
+
+
+def _dumps(body: dict[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"))
+
+
+def memory_kib() -> dict[str, int]:
+    """This process's current and peak resident memory, from /proc (KiB)."""
+    out = {"rss_kib": 0, "peak_rss_kib": 0}
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    out["rss_kib"] = int(line.split()[1])
+                elif line.startswith("VmHWM:"):
+                    out["peak_rss_kib"] = int(line.split()[1])
+    except OSError:
+        pass
+    return out
+
+
+class Relay:
+    """The relay service: owns the hub, the Kafka source's status and every live connection."""
+
+    def __init__(self, settings: RelaySettings) -> None:
+        self.settings = settings
+        self.hub: Hub[ServerConnection] = Hub(
+            self._send,
+            retention_per_partition=settings.retention_per_partition,
+            dedupe_ids=settings.dedupe_ids,
+            low_stock_threshold=settings.low_stock_threshold,
+        )
+        self.sessions: dict[ServerConnection, Session] = {}
+        self.secret_loaded = False
+        self.kafka_connected = False
+        self.caught_up = False
+        self.evictions = 0
+        self.auth_failures = 0
+        self.started = time.time()
+
+    @property
+    def ready(self) -> bool:
+        """Ready to serve: the signing key is loaded and Kafka is connected and caught up."""
+        return self.secret_loaded and self.kafka_connected and self.caught_up
+
+    # --- Kafka side (called on the loop thread) ----------------------------------------------
+
+    def on_assign(self, topic: str, topic_id: object, starts: dict[int, tuple[int, bool]]) -> None:
+        """Partitions about to be read (see :meth:`Hub.assign`)."""
+        self.hub.assign(topic, epoch_of(topic_id), starts)
+
+    def on_records(self, records: list[Record]) -> None:
+        """A batch of records, in partition order."""
+        ingest = self.hub.ingest
+        for topic, partition, offset, envelope in records:
+            ingest(topic, partition, offset, envelope)
+
+    def on_status(self, connected: bool, caught_up: bool) -> None:
+        """The Kafka source's health."""
+        self.kafka_connected = connected
+        self.caught_up = self.caught_up or caught_up
+
+    async def load_secret(self) -> None:
+        """Fetch the JWT signing key from Secrets Manager, retrying until it is there."""
+        delay = 0.2
+        while not self.secret_loaded:
+            try:
+                await asyncio.to_thread(tokens.signing_key)
+                self.secret_loaded = True
+                log.info("signing key loaded")
+            except Exception as exc:  # moto or Secrets Manager not up yet
+                log.warning("signing key not available yet: %s", exc.__class__.__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # --- fan-out ------------------------------------------------------------------------------
+
+    def _send(self, conns: Collection[ServerConnection], payload: bytes) -> None:
+        """Write one frame to every connection; evict those whose unsent bytes exceed the limit."""
+        limit = self.settings.client_queue_bytes
+        slow = [c for c in conns if c.transport.get_write_buffer_size() > limit]
+        if slow:
+            for conn in slow:
+                self._evict(conn)
+            conns = [c for c in conns if c.state is State.OPEN]
+        broadcast(conns, payload, text=True)
+
+    def _evict(self, conn: ServerConnection) -> None:
+        self.evictions += 1
+        self._forget(conn)
+        log.info("evicting a slow client (%d bytes unsent)", conn.transport.get_write_buffer_size())
+        asyncio.get_running_loop().create_task(conn.close(CLOSE_SLOW, "client too slow"))
+
+    def _forget(self, conn: ServerConnection) -> None:
+        session = self.sessions.pop(conn, None)
+        if session is not None:
+            for channel in session.channels:
+                self.hub.unsubscribe(conn, channel, session.user_id)
+
+    # --- HTTP side ----------------------------------------------------------------------------
+
+    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Health endpoints on the same port; the WebSocket only once ready."""
+        path = urlsplit(request.path).path
+        if path == "/healthz":
+            return self._json(connection, HTTPStatus.OK, {"status": "ok", "instance": self.settings.instance_id})
+        if path == "/readyz":
+            status = HTTPStatus.OK if self.ready else HTTPStatus.SERVICE_UNAVAILABLE
+            return self._json(connection, status, self.readiness())
+        if path == "/metrics":
+            return self._json(connection, HTTPStatus.OK, self.metrics())
+        if path != WS_PATH:
+            return self._json(connection, HTTPStatus.NOT_FOUND, {"error": {"code": "not_found", "message": path}})
+        if not self.ready:
+            return self._json(connection, HTTPStatus.SERVICE_UNAVAILABLE, self.readiness())
+        return None
+
+    @staticmethod
+    def _json(connection: ServerConnection, status: HTTPStatus, body: dict[str, Any]) -> Response:
+        response = connection.respond(status, _dumps(body) + "\n")
+        response.headers["Content-Type"] = "application/json"
+        return response
+
+    def readiness(self) -> dict[str, Any]:
+        """What /readyz reports."""
+        return {"ready": self.ready, "secretLoaded": self.secret_loaded, "kafkaConnected": self.kafka_connected,
+                "caughtUp": self.caught_up, "instance": self.settings.instance_id}
+
+    def metrics(self) -> dict[str, Any]:
+        """Counters for operators and the benchmark."""
+        s = self.hub.stats
+        return {
+            "instance": self.settings.instance_id,
+            "connections": len(self.sessions),
+            "inventorySubscribers": len(self.hub.inventory),
+            "adminSubscribers": len(self.hub.admins),
+            "records": s.records, "duplicates": s.duplicates, "malformed": s.malformed,
+            "deliveries": s.deliveries, "epochs": s.epochs, "evictions": self.evictions,
+            "authFailures": self.auth_failures, "cursor": self.hub.cursor(),
+            **memory_kib(),
+        }
+
+    # --- one connection -----------------------------------------------------------------------
+
+    async def handler(self, ws: ServerConnection) -> None:
+        """Authenticate within the time limit, then serve subscribe/unsubscribe/ping until closed."""
+        session = Session(tokens.verify)
+        self.sessions[ws] = session
+        try:
+            token = _query_token(ws.request.path if ws.request else "")
+            if token is not None:
+                if not await self._apply(ws, session, session.authenticate(token)):
+                    return
+            else:
+                try:
+                    async with asyncio.timeout(self.settings.auth_timeout):
+                        first = await ws.recv()
+                except TimeoutError:
+                    self.auth_failures += 1
+                    await ws.close(CLOSE_UNAUTHENTICATED, "authentication timeout")
+                    return
+                if not await self._apply(ws, session, session.receive(first)):
+                    return
+            async for message in ws:
+                if not await self._apply(ws, session, session.receive(message)):
+                    return
+        except ConnectionClosed:
+            pass
+        finally:
+            self._forget(ws)
+
+    async def _apply(self, ws: ServerConnection, session: Session, actions: list[Any]) -> bool:
+        """Carry out a session's actions; False once the connection is closing."""
+        for action in actions:
+            if isinstance(action, Reply):
+                await ws.send(_dumps(action.body))
+            elif isinstance(action, Close):
+                if action.code == CLOSE_UNAUTHENTICATED:
+                    self.auth_failures += 1
+                await ws.close(action.code, action.reason)
+                return False
+            elif isinstance(action, Subscribe):
+                await self._subscribe(ws, session, action)
+            elif isinstance(action, Unsubscribe):
+                self.hub.unsubscribe(ws, action.channel, session.user_id)
+        return ws.state is State.OPEN
+
+    async def _subscribe(self, ws: ServerConnection, session: Session, action: Subscribe) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.replay_wait
+        while True:
+            if ws not in self.sessions:  # evicted or gone meanwhile
+                return
+            replay = self.hub.subscribe(ws, action.channel, session.user_id, action.since)
+            if replay.status is not ReplayStatus.BEHIND:
+                break
+            if loop.time() >= deadline:  # the cursor is ahead of everything this relay will read
+                replay = self.hub.subscribe(ws, action.channel, session.user_id, None)
+                replay.status = ReplayStatus.GAP
+                break
+            await asyncio.sleep(0.05)
+        # No await from registration to the last replayed frame: live events queue behind them.
+        if replay.status is ReplayStatus.GAP:
+            broadcast([ws], _dumps({"type": "gap", "channel": action.channel, "reason": replay.reason}))
+        for payload in replay.frames:
+            broadcast([ws], payload, text=True)
+        broadcast([ws], _dumps({"type": "subscribed", "channel": action.channel, "cursor": self.hub.cursor(),
+                                "replayed": len(replay.frames)}))
+
+
+def _query_token(path: str) -> str | None:
+    values = parse_qs(urlsplit(path).query).get("token")
+    return values[0] if values else None
+
+
+async def run(settings: RelaySettings) -> None:
+    """Serve until SIGTERM or SIGINT."""
+    loop = asyncio.get_running_loop()
+    relay = Relay(settings)
+    secret_task = loop.create_task(relay.load_secret())
+    source = KafkaSource(
+        settings.kafka_bootstrap_servers,
+        TOPICS,
+        dispatch=loop.call_soon_threadsafe,
+        on_assign=relay.on_assign,
+        on_records=relay.on_records,
+        on_status=relay.on_status,
+        retention_per_partition=settings.retention_per_partition,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        metadata_refresh_ms=settings.metadata_refresh_ms,
+    )
+    source.start()
+    origins: list[str | None] | None = [*settings.allowed_origins, None] if settings.allowed_origins else None
+    quiet = logging.getLogger("websockets")  # never echo request paths (they may hold ?token=)
+    quiet.setLevel(logging.WARNING)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with serve(
+        relay.handler,
+        settings.host,
+        settings.port,
+        process_request=relay.process_request,
+        origins=origins,  # type: ignore[arg-type]
+        compression=None,
+        max_size=settings.max_frame_bytes,
+        max_queue=8,
+        ping_interval=settings.ping_interval,
+        ping_timeout=settings.ping_timeout,
+        close_timeout=settings.close_timeout,
+        logger=quiet,
+        server_header=None,
+    ):
+        log.info("relay %s listening on %s:%d", settings.instance_id, settings.host, settings.port)
+        await stop.wait()
+    secret_task.cancel()
+    source.stop()

@@ -1,0 +1,127 @@
+"""The protocol state machine of one connection: authenticate, then (un)subscribe. No I/O.
+
+:meth:`Session.receive` turns one client frame into actions the I/O layer carries out; the
+token is never echoed or logged. Role comes only from the verified token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shop.auth.tokens import Claims
+from shop.errors import Unauthorized
+
+from realtime_relay.mapping import ADMIN, CHANNELS
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_SLOW = 4429
+CLOSE_GOING_AWAY = 1001
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Send this JSON object to the client."""
+
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the connection with this code."""
+
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """Register on a channel, replaying from ``since`` when given."""
+
+    channel: str
+    since: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """Leave a channel."""
+
+    channel: str
+
+
+Action = Reply | Close | Subscribe | Unsubscribe
+
+
+def error(code: str, message: str, **extra: Any) -> Reply:
+    """The error frame of the relay."""
+    return Reply({"type": "error", "code": code, "message": message, **extra})
+
+
+class Session:
+    """One connection's state: who it is (once authenticated) and its channels."""
+
+    __slots__ = ("channels", "claims", "verify")
+
+    def __init__(self, verify: Callable[[str], Claims]) -> None:
+        self.verify = verify
+        self.claims: Claims | None = None
+        self.channels: set[str] = set()
+
+    @property
+    def user_id(self) -> str:
+        """The authenticated user id (empty before authentication)."""
+        return self.claims.user_id if self.claims else ""
+
+    def authenticate(self, token: object) -> list[Action]:
+        """Check a token (first message or ``?token=``)."""
+        if not isinstance(token, str) or not token:
+            return [Close(CLOSE_UNAUTHENTICATED, "token required")]
+        try:
+            self.claims = self.verify(token)
+        except Unauthorized as exc:
+            return [Close(CLOSE_UNAUTHENTICATED, exc.code)]
+        return [Reply({"type": "authenticated", "userId": self.claims.user_id, "role": self.claims.role})]
+
+    def receive(self, text: str | bytes) -> list[Action]:
+        """The actions for one client frame."""
+        message = _parse(text)
+        if message is None:
+            if self.claims is None:
+                return [Close(CLOSE_UNAUTHENTICATED, "authentication required")]
+            return [error("bad_request", "frames must be JSON objects with a string type")]
+        kind = message["type"]
+        if self.claims is None:
+            if kind == "auth":
+                return self.authenticate(message.get("token"))
+            return [Close(CLOSE_UNAUTHENTICATED, "authentication required")]
+        if kind == "ping":
+            return [Reply({"type": "pong"})]
+        if kind == "auth":
+            return [error("already_authenticated", "this connection is already authenticated")]
+        if kind in ("subscribe", "unsubscribe"):
+            channel = message.get("channel")
+            if channel not in CHANNELS:
+                return [error("bad_request", f"channel must be one of {list(CHANNELS)}, got {channel!r}")]
+            if kind == "unsubscribe":
+                self.channels.discard(channel)
+                return [Unsubscribe(channel), Reply({"type": "unsubscribed", "channel": channel})]
+            if channel == ADMIN and self.claims.role != "admin":
+                return [error("forbidden", "the admin channel needs the admin role", channel=channel)]
+            since = message.get("since")
+            if since is not None and not isinstance(since, str):
+                return [error("bad_request", "since must be a cursor string", channel=channel)]
+            self.channels.add(channel)
+            return [Subscribe(channel, since or None)]
+        return [error("bad_request", f"unknown message type {kind!r}")]
+
+
+def _parse(text: str | bytes) -> dict[str, Any] | None:
+    try:
+        message = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return None
+    return message
