@@ -1,0 +1,116 @@
+"""The per-connection protocol state machine of the relay, without services."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from shop.auth import tokens
+from shop.errors import Unauthorized
+
+from realtime_relay.session import CLOSE_UNAUTHENTICATED, Close, Reply, Session, Subscribe, Unsubscribe
+from realtime_relay.settings import load_settings, parse_origins
+
+SECRET = "unit-test-secret-0123456789abcdef0123"
+OTHER = "another-secret-0123456789abcdef-0123"
+
+
+def verify(token: str) -> tokens.Claims:
+    return tokens.verify(token, secret=SECRET)
+
+
+def token(role: str = "customer", user: str = "u1", ttl: int | None = None) -> str:
+    return tokens.issue(user, role, f"{user}@x", secret=SECRET, ttl=ttl)
+
+
+def authed(role: str = "customer") -> Session:
+    s = Session(verify)
+    assert isinstance(s.receive(json.dumps({"type": "auth", "token": token(role)}))[0], Reply)
+    return s
+
+
+def test_auth_first_message() -> None:
+    """A valid token as the first frame authenticates with the role from the token."""
+    s = Session(verify)
+    (reply,) = s.receive(json.dumps({"type": "auth", "token": token("admin", "boss")}))
+    assert reply == Reply({"type": "authenticated", "userId": "boss", "role": "admin"})
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        json.dumps({"type": "auth", "token": "garbage"}),
+        json.dumps({"type": "auth"}),
+        json.dumps({"type": "subscribe", "channel": "orders"}),
+        "not json",
+        json.dumps([1, 2]),
+    ],
+)
+def test_anything_but_a_valid_auth_first_closes_4401(frame: str) -> None:
+    """Bad tokens, missing tokens, other messages or garbage before auth close with 4401."""
+    (action,) = Session(verify).receive(frame)
+    assert isinstance(action, Close) and action.code == CLOSE_UNAUTHENTICATED
+
+
+def test_expired_and_foreign_tokens_are_refused() -> None:
+    """Expired or signed with another key: 4401, reason names the code, never the token."""
+    expired = tokens.issue("u", "customer", "u@x", secret=SECRET, ttl=-10)
+    (action,) = Session(verify).authenticate(expired)
+    assert action == Close(CLOSE_UNAUTHENTICATED, "token_expired")
+    foreign = tokens.issue("u", "admin", "u@x", secret=OTHER)
+    (action,) = Session(verify).authenticate(foreign)
+    assert isinstance(action, Close) and foreign not in action.reason
+
+
+def test_admin_channel_is_decided_by_the_signed_role() -> None:
+    """A customer whose user id contains 'admin' is still refused the admin channel."""
+    s = Session(verify)
+    s.authenticate(token("customer", "admin-lookalike"))
+    (reply,) = s.receive(json.dumps({"type": "subscribe", "channel": "admin"}))
+    assert isinstance(reply, Reply) and reply.body["code"] == "forbidden"
+    assert authed("admin").receive(json.dumps({"type": "subscribe", "channel": "admin"})) == [Subscribe("admin", None)]
+
+
+def test_subscribe_unsubscribe_ping() -> None:
+    """Subscribe carries `since`; unsubscribe and ping are answered."""
+    s = authed()
+    subscribe = json.dumps({"type": "subscribe", "channel": "orders", "since": "c1"})
+    assert s.receive(subscribe) == [Subscribe("orders", "c1")]
+    assert s.channels == {"orders"}
+    assert s.receive(json.dumps({"type": "unsubscribe", "channel": "orders"}))[0] == Unsubscribe("orders")
+    assert s.channels == set()
+    assert s.receive(json.dumps({"type": "ping"})) == [Reply({"type": "pong"})]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    ["{", json.dumps({"type": "subscribe", "channel": "all"}), json.dumps({"type": "dance"}),
+     json.dumps({"type": "subscribe", "channel": "orders", "since": 5}), json.dumps({"type": "auth", "token": "x"})],
+)
+def test_malformed_frames_after_auth_get_an_error_not_a_close(frame: str) -> None:
+    """After auth, bad frames are answered with an error frame and the session stays usable."""
+    s = authed()
+    (reply,) = s.receive(frame)
+    assert isinstance(reply, Reply) and reply.body["type"] == "error"
+    assert s.receive(json.dumps({"type": "ping"})) == [Reply({"type": "pong"})]
+
+
+def test_verify_errors_other_than_unauthorized_propagate() -> None:
+    """Only Unauthorized is a client error; anything else is a server bug and not swallowed."""
+    def broken(token: str) -> tokens.Claims:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        Session(broken).authenticate("t")
+    assert issubclass(Unauthorized, Exception)
+
+
+def test_settings_from_environment() -> None:
+    """Defaults, overrides and the origin allow-list parsing."""
+    s = load_settings({"RELAY_PORT": "4000", "RELAY_ALLOWED_ORIGINS": "https://a.example/, https://b.example",
+                       "RELAY_INSTANCE_ID": "r7"})
+    assert (s.port, s.host, s.instance_id, s.auth_timeout) == (4000, "0.0.0.0", "r7", 5.0)
+    assert s.allowed_origins == ("https://a.example", "https://b.example")
+    assert parse_origins("*") == () and parse_origins("") == ()
+    with pytest.raises(ValueError, match="RELAY_PORT"):
+        load_settings({"RELAY_PORT": "x"})
