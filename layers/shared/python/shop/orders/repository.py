@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -27,8 +28,10 @@ def encode_cursor(order_id: str) -> str:
 
 
 def decode_cursor(cursor: str) -> str:
+    """The order id a cursor points after; 400 for anything this API did not hand out."""
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+        return str(uuid.UUID(raw))
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise BadRequest("cursor is not one this API returned", code="invalid_cursor") from exc
 

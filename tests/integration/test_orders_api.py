@@ -1,0 +1,154 @@
+"""The order routes through the emulated API Gateway: pricing, idempotency, visibility, state machine."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from devstack.testing import Stack, wait_for
+
+pytestmark = pytest.mark.stack
+
+ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
+
+
+def new_customer(stack: Stack) -> str:
+    return stack.register(f"orders-{uuid.uuid4().hex[:12]}@example.com")
+
+
+def new_product(stack: Stack, *, price_cents: int = 1250, stock: int = 10) -> str:
+    r = stack.http("POST", "/api/products", token=stack.admin_token(), json_body={
+        "name": "Order test mug", "description": "for order tests", "priceCents": price_cents, "currency": "USD",
+        "sku": f"ORD-{uuid.uuid4().hex[:12]}", "stock": stock, "category": "test-orders",
+    })
+    assert r.status == 201, r
+    return str(r.json["id"])
+
+
+def order_body(product_id: str, quantity: int = 1, **extra: Any) -> dict[str, Any]:
+    return {"items": [{"productId": product_id, "quantity": quantity}], "shippingAddress": ADDRESS, **extra}
+
+
+def place(stack: Stack, token: str, body: dict[str, Any], key: str | None = None) -> Any:
+    headers = {"Idempotency-Key": key} if key else None
+    r = stack.http("POST", "/api/orders", token=token, json_body=body, headers=headers)
+    assert r.status == 201, r
+    return r.json
+
+
+def test_create_prices_from_catalog(stack: Stack) -> None:
+    """A new order is pending, priced from the catalog with 8% tax, in minor units."""
+    token = new_customer(stack)
+    pid = new_product(stack, price_cents=1250)
+    order = place(stack, token, order_body(pid, 3))
+    assert order["status"] == "pending" and order["paymentStatus"] == "pending"
+    assert order["items"] == [{"productId": pid, "sku": order["items"][0]["sku"], "name": "Order test mug",
+                               "unitPriceCents": 1250, "quantity": 3}]
+    assert (order["subtotalCents"], order["taxCents"], order["totalCents"]) == (3750, 300, 4050)
+    assert order["currency"] == "USD"
+    assert not {"idempotencyKey", "requestHash", "paymentToken", "outbox", "version"} & order.keys()
+
+
+def test_idempotency_key(stack: Stack) -> None:
+    """Same key and body → same order; same key, other body → 409; keys are per customer."""
+    token, other = new_customer(stack), new_customer(stack)
+    pid = new_product(stack)
+    key = uuid.uuid4().hex
+    first = place(stack, token, order_body(pid, 1), key)
+    again = place(stack, token, order_body(pid, 1), key)
+    assert again["id"] == first["id"]
+    clash = stack.http("POST", "/api/orders", token=token, json_body=order_body(pid, 2),
+                       headers={"Idempotency-Key": key})
+    assert clash.status == 409 and clash.json["error"]["code"] == "idempotency_key_reused"
+    assert place(stack, other, order_body(pid, 1), key)["id"] != first["id"]
+    assert stack.db()["orders"].count_documents({"buyerId": first["buyerId"]}) == 1
+
+
+def test_create_rejections(stack: Stack) -> None:
+    """Admins 403, anonymous 401, bad bodies 400, unknown products 400, too little stock 409."""
+    token = new_customer(stack)
+    pid = new_product(stack, stock=2)
+    assert stack.http("POST", "/api/orders", token=stack.admin_token(), json_body=order_body(pid)).status == 403
+    assert stack.http("POST", "/api/orders", json_body=order_body(pid)).status == 401
+    for bad in (
+        {"items": [], "shippingAddress": ADDRESS},
+        order_body(pid, 0),
+        {"items": [{"productId": pid, "quantity": 1, "unitPriceCents": 1}], "shippingAddress": ADDRESS},
+        {"items": [{"productId": pid, "quantity": 1}]},
+    ):
+        r = stack.http("POST", "/api/orders", token=token, json_body=bad)
+        assert r.status == 400 and r.json["error"]["code"] == "validation_error", r
+    assert stack.http("POST", "/api/orders", token=token, body=b"{not json").status == 400
+    unknown = stack.http("POST", "/api/orders", token=token, json_body=order_body(str(uuid.uuid4())))
+    assert unknown.status == 400 and unknown.json["error"]["code"] == "unknown_product"
+    short = stack.http("POST", "/api/orders", token=token, json_body=order_body(pid, 3))
+    assert short.status == 409 and short.json["error"]["code"] == "insufficient_stock"
+    assert short.json["error"]["details"] == [{"productId": pid, "requested": 3, "available": 2}]
+
+
+def test_visibility_and_listing(stack: Stack) -> None:
+    """Owners and admins see an order, others get 404; lists are own-only, paginated, filterable."""
+    alice, bob = new_customer(stack), new_customer(stack)
+    pid = new_product(stack)
+    orders = [place(stack, alice, order_body(pid, 1)) for _ in range(3)]
+    oid = orders[0]["id"]
+    assert stack.http("GET", f"/api/orders/{oid}", token=alice).json["id"] == oid
+    assert stack.http("GET", f"/api/orders/{oid}", token=stack.admin_token()).status == 200
+    assert stack.http("GET", f"/api/orders/{oid}", token=bob).status == 404
+    assert stack.http("GET", f"/api/orders/{uuid.uuid4()}", token=alice).status == 404
+    assert stack.http("GET", "/api/orders", token=bob).json == {"items": [], "nextCursor": None}
+
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = stack.http("GET", "/api/orders?limit=2" + (f"&cursor={cursor}" if cursor else ""), token=alice).json
+        seen.extend(o["id"] for o in page["items"])
+        cursor = page["nextCursor"]
+        if not cursor:
+            break
+    assert seen == [o["id"] for o in reversed(orders)]  # newest first, no repeats
+
+    stack.http("POST", f"/api/orders/{oid}/cancel", token=alice)
+    cancelled = stack.http("GET", "/api/orders?status=cancelled&limit=100", token=stack.admin_token()).json
+    assert oid in {o["id"] for o in cancelled["items"]}
+    assert all(o["status"] == "cancelled" for o in cancelled["items"])
+    assert stack.http("GET", "/api/orders?limit=500", token=alice).status == 400
+    assert stack.http("GET", "/api/orders?cursor=%%%", token=alice).status == 400
+
+
+def test_state_machine_and_cancel(stack: Stack) -> None:
+    """Only admins change status, illegal moves are 409; owners cancel once, strangers get 404."""
+    alice, bob = new_customer(stack), new_customer(stack)
+    admin = stack.admin_token()
+    pid = new_product(stack)
+    oid = place(stack, alice, order_body(pid))["id"]
+    assert stack.http("PATCH", f"/api/orders/{oid}/status", token=alice, json_body={"status": "paid"}).status == 403
+    illegal = stack.http("PATCH", f"/api/orders/{oid}/status", token=admin, json_body={"status": "delivered"})
+    assert illegal.status == 409 and illegal.json["error"]["code"] == "illegal_transition"
+    assert stack.http("PATCH", f"/api/orders/{oid}/status", token=admin, json_body={"status": "lost"}).status == 400
+    assert stack.http("POST", f"/api/orders/{oid}/cancel", token=bob).status == 404
+    done = stack.http("POST", f"/api/orders/{oid}/cancel", token=alice, json_body={"reason": "changed my mind"})
+    assert done.status == 200 and done.json["status"] == "cancelled"
+    assert done.json["cancelReason"] == "changed my mind"
+    again = stack.http("POST", f"/api/orders/{oid}/cancel", token=alice)
+    assert again.status == 409
+    assert stack.http("PATCH", f"/api/orders/{oid}/status", token=admin,
+                      json_body={"status": "paid"}).status == 409
+    events = wait_for(lambda: [e["type"] for e in stack.db()["audit"].find({"key": oid})
+                               if e["type"] == "order.cancelled"], message="order.cancelled to be published")
+    assert events == ["order.cancelled"]
+
+
+def test_admin_stats(stack: Stack) -> None:
+    """Admins get counts by status, revenue and the low-stock count; customers get 403."""
+    token = new_customer(stack)
+    new_product(stack, stock=1)  # at least one low-stock product
+    r = stack.http("GET", "/api/admin/stats", token=stack.admin_token())
+    assert r.status == 200
+    stats = r.json
+    assert set(stats["ordersByStatus"]) == {"pending", "paid", "processing", "shipped", "delivered", "cancelled"}
+    assert stats["totalOrders"] == sum(stats["ordersByStatus"].values())
+    assert stats["revenueCents"] == sum(stats["revenueByCurrency"].values()) >= 0
+    assert stats["lowStockCount"] >= 1
+    assert stack.http("GET", "/api/admin/stats", token=token).status == 403
