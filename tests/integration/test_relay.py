@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -451,3 +452,128 @@ def test_unknown_cursor_gets_a_gap(relay: RelayProcess, mint: Tokens) -> None:
     c = Client(relay.url, token)
     before, ack = c.subscribe("orders", since="AQ-not-a-real-cursor")
     assert [f["type"] for f in before] == ["gap"] and before[0]["channel"] == "orders" and ack["replayed"] == 0
+
+
+# --- restarts, scale-out, slow clients, broker restarts -------------------------------------
+
+def test_replay_after_relay_restart(stack: Stack, producer: KafkaProducer, mint: Tokens) -> None:
+    """A relay killed and started again rebuilds its window from Kafka and honours an old cursor."""
+    r = RelayProcess(stack, "test-restart").start()
+    try:
+        uid, token = mint.customer()
+        c = Client(r.url, token)
+        c.subscribe("orders")
+        first = publish(producer, "order.created", order_data(uid), key=uid, partition=1)
+        cursor = c.until(first)[-1]["cursor"]
+        r.stop(signal.SIGKILL)
+        missed = [publish(producer, t, order_data(uid), key=uid, partition=1)
+                  for t in ("order.updated", "order.shipped", "order.cancelled")]
+        r.start()
+        again = Client(r.url, token)
+        replayed, ack = again.subscribe("orders", since=cursor)
+        assert sorted(f["id"] for f in replayed) == sorted(missed) and ack["replayed"] == 3
+        assert first not in {f["id"] for f in replayed}
+    finally:
+        r.stop()
+
+
+def test_two_relay_instances_side_by_side(stack: Stack, relay: RelayProcess, producer: KafkaProducer,
+                                          mint: Tokens) -> None:
+    """Every client gets its events on whichever instance it is connected to; cursors move between them."""
+    other = RelayProcess(stack, "test-second").start()
+    try:
+        uid, token = mint.customer()
+        on_one, on_two = Client(relay.url, token), Client(other.url, token)
+        watchers = [Client(relay.url, mint.customer()[1]), Client(other.url, mint.customer()[1])]
+        for c in (on_one, on_two):
+            c.subscribe("orders")
+        for w in watchers:
+            w.subscribe("inventory")
+        order = publish(producer, "order.created", order_data(uid), key=uid, partition=0)
+        stock = publish(producer, "inventory.updated", stock_data(42), key="p", partition=0)
+        for c in (on_one, on_two):
+            assert events(c.until(order), [order]) == [("order:created", order)]
+        for w in watchers:
+            assert events(w.until(stock), [stock]) == [("inventory:updated", stock)]
+        # The load balancer moves the client: a cursor from instance one is honoured by instance two.
+        cursor = on_one.seen[-1]["cursor"]
+        on_one.close()
+        missed = publish(producer, "order.updated", order_data(uid), key=uid, partition=2)
+        on_two.until(missed)
+        moved = Client(other.url, token)
+        replayed, ack = moved.subscribe("orders", since=cursor)
+        assert [f["id"] for f in replayed] == [missed] and ack["replayed"] == 1
+        assert other.metrics()["instance"] == "test-second" and relay.metrics()["instance"] == "test-main"
+    finally:
+        other.stop()
+
+
+def slow_socket(url: str) -> socket.socket:
+    """A connected TCP socket with a tiny receive buffer, for a client that stops reading."""
+    host, port = url.removeprefix("ws://").split("/")[0].split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    return sock
+
+
+def test_slow_client_is_evicted_without_slowing_others(stack: Stack, producer: KafkaProducer, mint: Tokens) -> None:
+    """A client that stops reading is closed with 4429 past its queue bound; a fast one gets everything."""
+    r = RelayProcess(stack, "test-slow", RELAY_CLIENT_QUEUE_BYTES="65536").start()
+    try:
+        slow = Client(r.url, mint.customer()[1], sock=slow_socket(r.url), max_queue=1)
+        fast = Client(r.url, mint.customer()[1])
+        slow.subscribe("inventory")
+        fast.subscribe("inventory")
+        padding = "x" * 40_000
+        sent: list[str] = []
+        for _ in range(150):  # at most ~6 MB; stops as soon as the relay evicts the slow client
+            sent += [publish(producer, "inventory.updated", stock_data(500, note=padding), key="p", partition=1)
+                     for _ in range(10)]
+            fast.until_all(sent[-10:])
+            if r.metrics()["evictions"] >= 1:
+                break
+        assert r.metrics()["evictions"] == 1, "the slow client was never evicted"
+        last = publish(producer, "inventory.updated", stock_data(500), key="p", partition=1)
+        fast.until(last)
+        assert slow.closed_code(timeout=30) == 4429
+        assert r.ready()
+    finally:
+        r.stop()
+
+
+def test_broker_restart(stack: Stack, producer: KafkaProducer, mint: Tokens) -> None:
+    """The broker comes back empty: the relay reconnects, resumes and pushes no duplicate."""
+    if not hasattr(stack, "restart_broker"):
+        pytest.skip("stack.restart_broker() is not available in this devstack")
+    r = RelayProcess(stack, "test-broker").start()
+    try:
+        uid, token = mint.customer()
+        c = Client(r.url, token)
+        c.subscribe("orders")
+        before = publish(producer, "order.created", order_data(uid), key=uid, partition=0)
+        c.until(before)
+        stack.restart_broker()
+        fresh = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap.split(","), acks="all", linger_ms=0)
+        try:
+            # The outbox sweeper may publish an event again after the restart: same id, new offset.
+            wait_for(lambda: _try_publish(fresh, "order.created", order_data(uid), uid, before), timeout=60,
+                     message="the broker to accept records again")
+            after = publish(fresh, "order.updated", order_data(uid), key=uid, partition=0)
+        finally:
+            fresh.close()
+        got = c.until(after, timeout=60)
+        assert events(got) == [("order:updated", after)]
+        assert events(c.drain()) == []
+        wait_for(lambda: r.ready(), timeout=30, message="the relay to be ready again")
+        assert r.metrics()["duplicates"] >= 1
+    finally:
+        r.stop()
+
+
+def _try_publish(p: KafkaProducer, topic: str, data: dict[str, Any], key: str, event_id: str) -> bool:
+    try:
+        publish(p, topic, data, key=key, partition=0, event_id=event_id)
+        return True
+    except Exception:
+        return False
