@@ -13,6 +13,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "products": [
         IndexModel([("sku", ASCENDING)], unique=True, name="sku_unique"),
         IndexModel([("category", ASCENDING)], name="category"),
+        IndexModel([("nameKey", ASCENDING)], name="name_order"),
         IndexModel([("outboxPending", ASCENDING)], name="outbox_pending"),
     ],
     "inventory": [
