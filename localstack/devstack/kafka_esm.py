@@ -34,6 +34,10 @@ RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0)
 ASSIGNMENT_REFRESH = 5.0
 
 
+def _cluster(consumer: KafkaConsumer) -> Any:
+    return consumer._client.cluster
+
+
 class FailureDestination:
     """Where exhausted batches go: an SQS queue (AWS's metadata record) or a Kafka topic (the records)."""
 
@@ -47,7 +51,8 @@ class FailureDestination:
         if self.arn.startswith("kafka://"):
             topic = self.arn.removeprefix("kafka://")
             if self._producer is None:
-                self._producer = KafkaProducer(bootstrap_servers=self.bootstrap.split(","), acks="all")
+                self._producer = KafkaProducer(bootstrap_servers=self.bootstrap.split(","), acks="all",
+                                               enable_idempotence=False)
             for r in records:
                 headers = [*r.headers, ("x-failure-reason", f"{error.error_type}: {error.error_message}".encode()[:512])]
                 self._producer.send(topic, key=r.key, value=r.value, headers=headers)
@@ -109,6 +114,7 @@ class KafkaPoller(threading.Thread):
         self._consumer: KafkaConsumer | None = None
         self._assigned: set[TopicPartition] = set()
         self._assigned_at = 0.0
+        self._topic_ids: dict[str, Any] = {}
         self.invocations = 0
         self.failures = 0
         self.last_latency_ms: float | None = None
@@ -126,6 +132,7 @@ class KafkaPoller(threading.Thread):
             max_poll_records=self.mapping.batch_size,
             fetch_max_wait_ms=50,
             reconnect_backoff_max_ms=1000,
+            metadata_max_age_ms=5000,
             client_id=f"esm-{self.mapping.function}",
         )
 
@@ -138,7 +145,7 @@ class KafkaPoller(threading.Thread):
         for topic in self.mapping.topics:
             partitions = consumer.partitions_for_topic(topic)
             if not partitions:
-                consumer.cluster.request_update()
+                _cluster(consumer).request_update()
                 continue
             wanted.update(TopicPartition(topic, p) for p in partitions)
         if wanted and wanted != self._assigned:
@@ -179,6 +186,7 @@ class KafkaPoller(threading.Thread):
             if not self._assigned:
                 self._halt.wait(0.5)
                 continue
+            self._detect_new_log(consumer)
             batch = self._poll(consumer, 100, size)
             if not batch:
                 continue
@@ -189,6 +197,30 @@ class KafkaPoller(threading.Thread):
                     break
                 batch.extend(self._poll(consumer, int(left * 1000), size - len(batch)))
             self._handle(consumer, batch)
+
+    def _detect_new_log(self, consumer: KafkaConsumer) -> None:
+        """Re-read from the start when the broker came back empty.
+
+        A restarted in-memory broker re-creates topics (new topic ids) with offsets from 0, and
+        answers fetches past its end with nothing at all, so an old position would silently
+        skip the new records. Re-reading from the start only costs duplicates, which every
+        consumer tolerates (at least once).
+        """
+        cluster = _cluster(consumer)
+        for tp in sorted(self._assigned, key=lambda t: (t.topic, t.partition)):
+            topic_id = cluster.topic_id(tp.topic)
+            known = self._topic_ids.get(tp.topic)
+            if topic_id is not None and known is not None and topic_id != known:
+                log.warning("%s: topic %s was re-created (broker restarted empty?); re-reading it from the start",
+                            self.name, tp.topic)
+                consumer.seek_to_beginning(*[p for p in self._assigned if p.topic == tp.topic])
+            if topic_id is not None:
+                self._topic_ids[tp.topic] = topic_id
+            highwater = consumer.highwater(tp)
+            if highwater is not None and consumer.position(tp) > highwater:
+                log.warning("%s: %s-%d is behind our position (log truncated); re-reading it from the start",
+                            self.name, tp.topic, tp.partition)
+                consumer.seek_to_beginning(tp)
 
     def _poll(self, consumer: KafkaConsumer, timeout_ms: int, max_records: int) -> list[Record]:
         polled = consumer.poll(timeout_ms=timeout_ms, max_records=max_records)

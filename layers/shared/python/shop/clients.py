@@ -46,8 +46,26 @@ def kafka_producer() -> KafkaProducer:
                     retries=3,
                     request_timeout_ms=5000,
                     max_block_ms=5000,
+                    # Reconnect fast when the broker restarts instead of backing off for up to 30 s.
+                    reconnect_backoff_max_ms=1000,
+                    metadata_max_age_ms=10000,
+                    # The idempotent producer wedges (UnknownProducerId) when an in-memory broker
+                    # restarts empty; consumers are idempotent on the event id instead.
+                    enable_idempotence=False,
                 )
     return _producer
+
+
+def reset_kafka_producer() -> None:
+    """Drop the producer after a failure, so the next publish starts from a fresh connection."""
+    global _producer
+    with _lock:
+        producer, _producer = _producer, None
+    if producer is not None:
+        try:
+            producer.close(timeout=1)
+        except Exception:  # closing a broken producer may fail too; it is discarded either way
+            pass
 
 
 def aws_client(service: str) -> Any:

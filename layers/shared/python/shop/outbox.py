@@ -49,8 +49,12 @@ def send(events: list[dict[str, Any]], *, timeout: float = 5.0) -> None:
             ("correlation-id", str(event.get("correlationId", "")).encode()),
         ]
         futures.append(producer.send(event["type"], key=str(event["key"]).encode(), value=value, headers=headers))
-    for future in futures:
-        future.get(timeout=timeout)
+    try:
+        for future in futures:
+            future.get(timeout=timeout)
+    except Exception:
+        clients.reset_kafka_producer()
+        raise
 
 
 def publish(collection: Collection[Doc], doc: Doc | None) -> int:
