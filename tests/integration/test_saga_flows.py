@@ -186,22 +186,30 @@ def _send(producer: KafkaProducer, event: dict[str, Any], partition: int) -> Non
                            ("correlation-id", str(event["correlationId"]).encode())]).get(timeout=10)
 
 
-def _unpublished_order(stack: Stack, token: str, product_id: str) -> dict[str, Any]:
-    """Store an order with its outbox exactly as create-order does, but never publish it."""
+def _unpublished_order(stack: Stack, token: str, product_id: str, *, sweepable: bool = True) -> dict[str, Any]:
+    """Store an order with its outbox exactly as create-order does, but never publish it.
+
+    ``sweepable=False`` stores it as if its events had been sent, so only the test delivers them;
+    the returned document still holds them in ``outbox``.
+    """
     me = stack.http("GET", "/api/auth/me", token=token).json
     body = CreateOrder.model_validate({"items": [{"productId": product_id, "quantity": 1}],
                                        "shippingAddress": ADDRESS})
     repo = OrderRepository(stack.db())
     doc = service.build_order(str(me["id"]), body, None, f"test-{uuid.uuid4()}", repo)
-    return repo.insert(doc)
+    if sweepable:
+        return repo.insert(doc)
+    events = doc["outbox"]
+    repo.insert({**doc, "outbox": [], "outboxPending": False})
+    return {**doc, "outbox": events}
 
 
 def test_duplicate_delivery_has_one_effect(stack: Stack) -> None:
     """order.created delivered three times (twice with one id) → one charge, one payment, paid once."""
     token = new_customer(stack)
     pid = new_product(stack, stock=5)
-    dup = _unpublished_order(stack, token, pid)
-    marker = _unpublished_order(stack, token, pid)
+    dup = _unpublished_order(stack, token, pid, sweepable=False)
+    marker = _unpublished_order(stack, token, pid, sweepable=False)
     created = dup["outbox"][0]
     copy = make_event("order.created", source="orders", key=dup["_id"], data=created["data"])
     producer = _producer(stack)
@@ -223,8 +231,8 @@ def test_duplicate_saga_event_applies_once(stack: Stack) -> None:
     """The same payment.succeeded delivered twice moves the order once (one order.updated)."""
     token = new_customer(stack)
     pid = new_product(stack, stock=5)
-    target = _unpublished_order(stack, token, pid)
-    marker = _unpublished_order(stack, token, pid)
+    target = _unpublished_order(stack, token, pid, sweepable=False)
+    marker = _unpublished_order(stack, token, pid, sweepable=False)
 
     def succeeded(o: dict[str, Any]) -> dict[str, Any]:
         return make_event("payment.succeeded", source="payments", key=o["_id"], data={

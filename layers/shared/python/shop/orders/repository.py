@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,8 @@ from shop import clients, outbox
 from shop.errors import BadRequest
 from shop.orders.domain import REVENUE_STATUSES, STATUSES
 from shop.store import Doc, mutate
+
+log = logging.getLogger(__name__)
 
 
 class DuplicateIdempotencyKey(Exception):
@@ -57,8 +60,17 @@ class OrderRepository:
         return order
 
     def publish(self, order: Doc | None) -> int:
-        """Publish the order's pending events and clear them (the sweeper covers a crash before this)."""
-        return outbox.publish(self.orders, order)
+        """Publish the order's pending events and clear them; never fails the caller.
+
+        The state change is already stored when this runs, so an error here (broker away, the
+        clearing write losing every race) must not turn a done change into an error answer:
+        the events stay pending and the sweeper publishes them.
+        """
+        try:
+            return outbox.publish(self.orders, order)
+        except Exception:
+            log.warning("publishing order %s failed; left for the sweeper", (order or {}).get("_id"), exc_info=True)
+            return 0
 
     def get(self, order_id: str) -> Doc | None:
         return self.orders.find_one({"_id": order_id})

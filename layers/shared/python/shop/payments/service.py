@@ -43,8 +43,16 @@ class PaymentService:
 
         doc, wrote = mutate(self.payments, order_id, change)
         if wrote:
-            outbox.publish(self.payments, doc)
+            self._publish(doc)
         return doc, wrote
+
+    def _publish(self, doc: Doc | None) -> None:
+        """Publish what the payment's outbox holds; a failure leaves it to the sweeper."""
+        try:
+            outbox.publish(self.payments, doc)
+        except Exception:
+            log.warning("publishing payment events of %s failed; left for the sweeper", (doc or {}).get("_id"),
+                        exc_info=True)
 
     def charge(self, envelope: dict[str, Any]) -> str:
         """Handle ``order.created``: charge once. Returns the payment's status afterwards.
@@ -59,7 +67,7 @@ class PaymentService:
         payment, wrote = mutate(self.payments, order_id, lambda cur: domain.begin_charge(cur, data, now_iso=now))
         assert payment is not None
         if not wrote or payment["status"] != domain.CHARGING:
-            outbox.publish(self.payments, payment)  # a crash may have left events behind
+            self._publish(payment)  # a crash may have left events behind
             return str(payment["status"])
         token = lookups.payment_token(self.db, order_id)
         result = self.provider.charge(order_id, int(payment["amountCents"]), str(payment["currency"]), token,
