@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pymongo.errors import DuplicateKeyError
-
 from shop import clients
 from shop.consumer import Envelope, event_consumer
 

@@ -37,7 +37,8 @@ def topics_for(app: App) -> list[str]:
     return sorted(set(names))
 
 
-def ensure_topics(bootstrap: str, topics: list[str], *, partitions: int = TOPIC_PARTITIONS, timeout: float = 30) -> None:
+def ensure_topics(bootstrap: str, topics: list[str], *, partitions: int = TOPIC_PARTITIONS,
+                  timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:

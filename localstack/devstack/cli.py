@@ -139,19 +139,20 @@ def cmd_generate_event(args: argparse.Namespace) -> int:
     if args.source == "kafka":
         from devstack.kafka_events import Record, kafka_event
 
-        headers = tuple((h.split("=", 1)[0], h.split("=", 1)[1].encode()) for h in args.header or [])
+        kafka_headers = tuple((h.split("=", 1)[0], h.split("=", 1)[-1].encode()) for h in args.header or [])
         record = Record(args.topic, args.partition, args.offset, int(time.time() * 1000), 0,
-                        args.key.encode() if args.key is not None else None, args.value.encode(), headers)
+                        args.key.encode() if args.key is not None else None, args.value.encode(), kafka_headers)
         arn = args.cluster_arn or "arn:aws:kafka:us-east-1:000000000000:cluster/shop-events/local-1"
         event = kafka_event([record], event_source_arn=arn, bootstrap_servers=args.bootstrap_servers)
     else:
         from devstack.apigateway import build_proxy_event
 
-        headers = [tuple(h.split("=", 1)) for h in args.header or []]
-        query = [tuple(q.split("=", 1)) for q in args.query or []]
+        def pairs(items: list[str] | None) -> list[tuple[str, str]]:
+            return [(i.split("=", 1)[0], i.split("=", 1)[-1]) for i in items or []]
+
         event = build_proxy_event(method=args.method.upper(), path=args.path, resource=args.resource or args.path,
-                                  stage="local", headers=headers,  # type: ignore[arg-type]
-                                  query=query, path_parameters=dict(p.split("=", 1) for p in args.path_param or []),  # type: ignore[arg-type]
+                                  stage="local", headers=pairs(args.header), query=pairs(args.query),
+                                  path_parameters=dict(pairs(args.path_param)),
                                   body=(args.body or "").encode(), source_ip="127.0.0.1", authorizer=None)
     print(json.dumps(event, indent=2))
     return 0
@@ -165,10 +166,19 @@ def cmd_test(args: argparse.Namespace) -> int:
         ("mypy", [py, "-m", "mypy", "layers/shared/python", "localstack/devstack", "functions", "realtime_relay"]),
         ("cfn-lint", [py, "-m", "cfnlint", "template.yaml"]),
     ]
+    sam = ROOT / ".venv-sam" / "bin" / "sam"
+    if not os.environ.get("SHOP_SKIP_SAM_BUILD"):
+        if not sam.exists():
+            print("✗ SAM CLI is not installed: run `python3 dev.py test` (installs it into .venv-sam) "
+                  "or set SHOP_SKIP_SAM_BUILD=1", file=sys.stderr)
+            return 1
+        steps.append(("sam build", [str(sam), "build", "--build-dir", str(ROOT / "var" / "sam-build"),
+                                    "--cache-dir", str(ROOT / "var" / "sam-cache"), "--cached"]))
     if not args.skip_checks:
         for name, argv in steps:
             print(f"==> {name}", flush=True)
-            if subprocess.call(argv, cwd=ROOT) != 0:
+            env = dict(os.environ, SAM_CLI_TELEMETRY="0")
+            if subprocess.call(argv, cwd=ROOT, env=env) != 0:
                 print(f"✗ {name} failed", file=sys.stderr)
                 return 1
     print("==> pytest", flush=True)

@@ -54,12 +54,13 @@ class FailureDestination:
                 self._producer = KafkaProducer(bootstrap_servers=self.bootstrap.split(","), acks="all",
                                                enable_idempotence=False)
             for r in records:
-                headers = [*r.headers, ("x-failure-reason", f"{error.error_type}: {error.error_message}".encode()[:512])]
+                reason = f"{error.error_type}: {error.error_message}".encode()[:512]
+                headers = [*r.headers, ("x-failure-reason", reason)]
                 self._producer.send(topic, key=r.key, value=r.value, headers=headers)
             self._producer.flush(10)
             return
         if self.arn.startswith("arn:aws:sqs:"):
-            _, _, _, region, account, name = self.arn.split(":", 5)
+            _, _, _, _region, account, name = self.arn.split(":", 5)
             sqs = self._sqs_factory()
             url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
             sqs.send_message(QueueUrl=url, MessageBody=json.dumps(failure_record(mapping, records, error, attempts,

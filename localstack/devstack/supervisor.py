@@ -253,13 +253,14 @@ class Stack:
 
     def print_summary(self) -> None:
         s = self.s
+        password = "(ADMIN_PASSWORD)" if os.environ.get("ADMIN_PASSWORD") else s.admin_password
         rows = [
             ("API Gateway", s.api_url + "/api"),
             ("Realtime relay", s.ws_url if self.relay else "(not running)"),
             ("Kafka (MSK)", s.kafka + ("" if s.kafka_bootstrap else "  [embedded Tansu]")),
             ("MongoDB", s.mongodb + ("" if s.mongodb_uri else "  [embedded nx-27017]")),
             ("AWS APIs", s.aws + ("" if s.aws_endpoint_url else "  [embedded moto]")),
-            ("Admin login", f"{s.admin_email} / {'(ADMIN_PASSWORD)' if os.environ.get('ADMIN_PASSWORD') else s.admin_password}"),
+            ("Admin login", f"{s.admin_email} / {password}"),
             ("Data folder", str(s.data_dir)),
             ("Logs", str(s.log_dir)),
         ]

@@ -33,7 +33,7 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     return {name: value}
 
 
@@ -127,7 +127,7 @@ class App:
 
 def load_yaml(path: Path) -> dict[str, Any]:
     with path.open() as fh:
-        data = yaml.load(fh, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(fh, Loader=_Loader)
     if not isinstance(data, dict):
         raise TemplateError(f"{path} is not a mapping")
     return data
@@ -262,7 +262,8 @@ def load_app(path: Path, *, parameters: dict[str, str] | None = None, region: st
     for name, res in resources.items():
         if res.get("Type") != "AWS::Serverless::Function":
             continue
-        props = _deep_merge(globals_fn, r.resolve({k: v for k, v in res.get("Properties", {}).items() if k != "Events"}))
+        own = {k: v for k, v in res.get("Properties", {}).items() if k != "Events"}
+        props = _deep_merge(globals_fn, r.resolve(own))
         env = {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
         layer_dirs = tuple(layers[str(layer)] for layer in props.get("Layers", []) if str(layer) in layers)
         app.functions[name] = FunctionSpec(

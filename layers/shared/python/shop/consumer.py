@@ -33,7 +33,8 @@ def envelopes(event: dict[str, Any]) -> Iterator[Envelope]:
             log.warning("skipping a record that is not an envelope: %s-%s@%s",
                         record.topic, record.partition, record.offset)
             continue
-        value["key"] = record.decoded_key.decode() if record.key else None
+        key = record.decoded_key if record.key else None
+        value["key"] = key.decode() if key is not None else None
         value["topic"] = record.topic
         value["partition"] = record.partition
         value["offset"] = record.offset
