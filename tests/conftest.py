@@ -6,9 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
 from devstack.testing import Stack, remove_data, start_stack
-
 
 # The local AWS emulator accepts any credentials; real ones are never needed by the tests.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
