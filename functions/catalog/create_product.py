@@ -6,11 +6,13 @@ from typing import Any
 
 from shop.catalog import service
 from shop.catalog.models import ProductCreate
+from shop.catalog.paging import NoQuery
 from shop.http import Request, api_handler
 
 
 @api_handler
 def handler(request: Request) -> tuple[int, Any]:
     request.require_admin()
+    request.parse_query(NoQuery)
     body = request.parse(ProductCreate)
     return 201, service.create_product(body, correlation_id=request.correlation_id)

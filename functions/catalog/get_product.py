@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from shop.catalog import service
-from shop.http import Request, api_handler
+from shop.catalog.models import ProductPath
+from shop.catalog.paging import NoQuery
+from shop.http import Request, api_handler, validate
 
 
 @api_handler
 def handler(request: Request) -> tuple[int, Any]:
-    return 200, service.get_product(request.path_param("id"))
+    path = validate(ProductPath, {"id": request.path_param("id")})
+    request.parse_query(NoQuery)
+    return 200, service.get_product(path.id)

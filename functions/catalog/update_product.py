@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from shop.catalog import service
-from shop.catalog.models import ProductUpdate
-from shop.http import Request, api_handler
+from shop.catalog.models import ProductPath, ProductUpdate
+from shop.catalog.paging import NoQuery
+from shop.http import Request, api_handler, validate
 
 
 @api_handler
 def handler(request: Request) -> tuple[int, Any]:
     request.require_admin()
-    product_id = request.path_param("id")
+    path = validate(ProductPath, {"id": request.path_param("id")})
+    request.parse_query(NoQuery)
     body = request.parse(ProductUpdate)
-    return 200, service.update_product(product_id, body.changes(), correlation_id=request.correlation_id)
+    return 200, service.update_product(path.id, body.changes(), correlation_id=request.correlation_id)

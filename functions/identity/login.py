@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shop.catalog.paging import NoQuery
 from shop.http import Request, api_handler
 from shop.identity import service
 from shop.identity.models import LoginBody
@@ -11,5 +12,6 @@ from shop.identity.models import LoginBody
 
 @api_handler
 def handler(request: Request) -> tuple[int, Any]:
+    request.parse_query(NoQuery)
     body = request.parse(LoginBody)
     return 200, service.login(body.email, body.password)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from shop.catalog.paging import NoQuery
 from shop.http import Request, api_handler
 from shop.identity import service
 
 
 @api_handler
 def handler(request: Request) -> tuple[int, Any]:
-    return 200, service.get_user(request.require_caller().user_id)
+    caller = request.require_caller()
+    request.parse_query(NoQuery)
+    return 200, service.get_user(caller.user_id)

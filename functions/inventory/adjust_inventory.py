@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from shop.http import Request, api_handler
+from shop.catalog.paging import NoQuery
+from shop.http import Request, api_handler, validate
 from shop.inventory import service
-from shop.inventory.models import AdjustBody
+from shop.inventory.models import AdjustBody, InventoryPath
 
 
 @api_handler
 def handler(request: Request) -> tuple[int, Any]:
     request.require_admin()
-    product_id = request.path_param("productId")
+    path = validate(InventoryPath, {"productId": request.path_param("productId")})
+    request.parse_query(NoQuery)
     body = request.parse(AdjustBody)
     return 200, service.adjust(
-        product_id, delta=body.delta, stock=body.stock, note=body.note, correlation_id=request.correlation_id
+        path.productId, delta=body.delta, stock=body.stock, note=body.note, correlation_id=request.correlation_id
     )

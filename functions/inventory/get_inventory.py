@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from shop.http import Request, api_handler
+from shop.catalog.paging import NoQuery
+from shop.http import Request, api_handler, validate
 from shop.inventory import service
+from shop.inventory.models import InventoryPath
 
 
 @api_handler
 def handler(request: Request) -> tuple[int, Any]:
-    return 200, service.get(request.path_param("productId"))
+    path = validate(InventoryPath, {"productId": request.path_param("productId")})
+    request.parse_query(NoQuery)
+    return 200, service.get(path.productId)

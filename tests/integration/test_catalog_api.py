@@ -187,3 +187,18 @@ def test_demo_products_are_seeded(stack: Stack) -> None:
     assert stack.db()["inventory"].count_documents({"_id": {"$in": [d["_id"] for d in demo]}}) == len(skus)
     page = stack.http("GET", "/api/products?category=books&limit=100").json["items"]
     assert any(i["sku"].startswith("DEMO-BOOK") for i in page)
+
+
+@pytest.mark.parametrize("path", ["/api/products/bad.id", "/api/products/%24where", "/api/products/" + "a" * 101])
+def test_malformed_product_ids_are_400(stack: Stack, path: str) -> None:
+    """A path id that cannot be an id is a 400, on reads and on admin writes."""
+    assert_error(stack.http("GET", path), 400)
+    assert_error(stack.http("PATCH", path, token=stack.admin_token(), json_body={"priceCents": 1}), 400)
+
+
+def test_unknown_query_parameters_are_400(stack: Stack) -> None:
+    """Routes validate their query strings too."""
+    p = new_product(stack)
+    assert_error(stack.http("GET", f"/api/products/{p['id']}?expand=all"), 400)
+    assert_error(stack.http("GET", f"/api/inventory/{p['id']}?x=1"), 400)
+    assert_error(stack.http("GET", "/api/auth/me?debug=1", token=stack.admin_token()), 400)

@@ -20,6 +20,17 @@ Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 Price = Annotated[int, Field(ge=0, le=MAX_PRICE_CENTS)]
 
 
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
+
+
+class ProductPath(BaseModel):
+    """The ``{id}`` of /api/products/{id}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ID_PATTERN)
+
+
 class ProductCreate(BaseModel):
     """POST /api/products."""
 

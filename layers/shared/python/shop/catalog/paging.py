@@ -1,4 +1,5 @@
-"""Cursor pagination: ``?limit=&cursor=`` in, ``{"items": [...], "nextCursor": ...}`` out.
+"""Query strings: cursor pagination (``?limit=&cursor=`` in, ``{"items": [...], "nextCursor": ...}`` out),
+and :class:`NoQuery` for routes that take none.
 
 The cursor is the base64url (unpadded) JSON of the last item's sort key. It is opaque to
 clients; a cursor that does not decode to a key of the right shape is a 400.
@@ -17,6 +18,12 @@ from shop.errors import BadRequest
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+
+
+class NoQuery(BaseModel):
+    """The query string of a route that takes no parameters: any parameter is a 400."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class PageQuery(BaseModel):

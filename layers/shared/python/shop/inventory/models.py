@@ -13,6 +13,14 @@ ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
 MAX_STOCK = 1_000_000_000
 
 
+class InventoryPath(BaseModel):
+    """The ``{productId}`` of /api/inventory/{productId}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    productId: str = Field(pattern=ID_PATTERN)
+
+
 class AdjustBody(BaseModel):
     """PATCH /api/inventory/{productId}: exactly one of ``delta`` (restock/write-off) or ``stock``."""
 
