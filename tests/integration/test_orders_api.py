@@ -136,7 +136,7 @@ def test_state_machine_and_cancel(stack: Stack) -> None:
     assert stack.http("PATCH", f"/api/orders/{oid}/status", token=admin,
                       json_body={"status": "paid"}).status == 409
     events = wait_for(lambda: [e["type"] for e in stack.db()["audit"].find({"key": oid})
-                               if e["type"] == "order.cancelled"], message="order.cancelled to be published")
+                               if e["type"] == "order.cancelled"], timeout=60, message="order.cancelled to be published")
     assert events == ["order.cancelled"]
 
 
