@@ -202,3 +202,17 @@ def test_unknown_query_parameters_are_400(stack: Stack) -> None:
     assert_error(stack.http("GET", f"/api/products/{p['id']}?expand=all"), 400)
     assert_error(stack.http("GET", f"/api/inventory/{p['id']}?x=1"), 400)
     assert_error(stack.http("GET", "/api/auth/me?debug=1", token=stack.admin_token()), 400)
+
+
+def test_seeding_again_creates_nothing(stack: Stack) -> None:
+    """seed_demo_products is idempotent by SKU."""
+    from kafka import KafkaProducer
+    from pymongo import MongoClient
+    from shop import clients
+    from shop.catalog.demo import seed_demo_products
+
+    clients.set_clients(mongo=MongoClient(stack.mongodb_uri, tz_aware=True),
+                        producer=KafkaProducer(bootstrap_servers=stack.kafka_bootstrap.split(","), acks="all"))
+    before = stack.db()["products"].count_documents({"sku": {"$regex": "^DEMO-"}})
+    assert seed_demo_products() == 0
+    assert stack.db()["products"].count_documents({"sku": {"$regex": "^DEMO-"}}) == before

@@ -137,3 +137,27 @@ def test_customers_cannot_reach_admin_routes(stack: Stack) -> None:
     assert_error(stack.http("GET", "/api/inventory", token=token), 403)
     assert_error(stack.http("PATCH", f"/api/inventory/{pid}", token=token, json_body={"delta": 5}), 403)
     assert stack.db()["products"].find_one({"sku": sku}) is None
+
+
+def _use_stack_clients(stack: Stack) -> None:
+    from kafka import KafkaProducer
+    from pymongo import MongoClient
+    from shop import clients
+
+    clients.set_clients(mongo=MongoClient(stack.mongodb_uri, tz_aware=True),
+                        producer=KafkaProducer(bootstrap_servers=stack.kafka_bootstrap.split(","), acks="all"))
+
+
+def test_ensure_admin_is_idempotent_and_takes_over_the_address(stack: Stack) -> None:
+    """ensure_admin promotes an existing account, resets its password to the configured one, and is idempotent."""
+    from shop.identity.service import ensure_admin
+
+    _use_stack_clients(stack)
+    email = fresh_email("squatter")
+    stack.register(email, password=PASSWORD)
+    first = ensure_admin(email, "configured-secret-1", "Second Admin")
+    assert ensure_admin(email.upper(), "configured-secret-1", "Second Admin") == first
+    assert stack.http("POST", "/api/auth/login", json_body={"email": email, "password": PASSWORD}).status == 401
+    token = stack.login(email, "configured-secret-1")
+    assert stack.http("GET", "/api/auth/me", token=token).json["role"] == "admin"
+    assert stack.db()["users"].count_documents({"email": email.lower()}) == 1
