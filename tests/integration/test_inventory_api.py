@@ -109,3 +109,39 @@ def test_low_stock_listing(stack: Stack) -> None:
 def test_inventory_list_rejects_bad_queries(stack: Stack, query: str) -> None:
     """Bad query strings on the admin listing are 400s."""
     assert stack.http("GET", f"/api/inventory?{query}", token=stack.admin_token()).status == 400
+
+
+GARBAGE: list[bytes] = [
+    b"", b"null", b"[]", b"{}", b'"text"', b"\x00\xff\xfe", b"{'single': 'quotes'}",
+    b'{"email": {"$gt": ""}, "password": {"$ne": 1}, "name": "x"}',
+    b'{"name": "\\u0000", "priceCents": 1e309, "sku": "A", "category": "c"}',
+    b'{"delta": 99999999999999999999999999}', b'{"stock": null, "delta": null}',
+    b'{"sku": "' + b"A" * 5000 + b'", "name": "n", "priceCents": 1, "category": "c"}',
+    b'{"priceCents": [1], "name": {"a": 1}, "active": "true"}',
+]
+
+
+def test_no_input_makes_a_500(stack: Stack) -> None:
+    """Garbage bodies and query strings on every route answer 2xx/4xx in the contract shape, and write nothing."""
+    p = new_product(stack, 1)
+    routes = [("POST", "/api/auth/register"), ("POST", "/api/auth/login"), ("GET", "/api/auth/me"),
+              ("GET", "/api/products"), ("GET", f"/api/products/{p['id']}"), ("POST", "/api/products"),
+              ("PATCH", f"/api/products/{p['id']}"), ("GET", f"/api/inventory/{p['id']}"), ("GET", "/api/inventory"),
+              ("PATCH", f"/api/inventory/{p['id']}")]
+    queries = ["", "?limit=-1&cursor=%00", "?minPriceCents=99999999999999999999999&search=%5B"]
+    before = {c: stack.db()[c].count_documents({}) for c in ("users", "products", "inventory")}
+    for method, path in routes:
+        for query in queries if method == "GET" else queries[:1]:
+            for raw in GARBAGE if method != "GET" else GARBAGE[:3]:
+                r = stack.http(method, path + query, token=stack.admin_token(), body=raw,
+                               headers={"Content-Type": "application/json"})
+                assert r.status < 500, (method, path, query, raw[:60], r)
+                if r.status >= 400:
+                    assert set(r.json["error"]) >= {"code", "message", "details"}, (method, path, r)
+    assert {c: stack.db()[c].count_documents({}) for c in ("users", "products", "inventory")} == before
+    assert figures_of(stack, p["id"]) == (1, 0, 1, 0)
+
+
+def figures_of(stack: Stack, product_id: str) -> tuple[int, int, int, int]:
+    j = stack.http("GET", f"/api/inventory/{product_id}").json
+    return j["stock"], j["reserved"], j["available"], j["sold"]
