@@ -4,6 +4,8 @@ One ``inventory`` document per product (``_id`` = product id) holds the figures 
 :mod:`shop.inventory.domain` plus ``available`` stored for the low-stock query, ``holds``
 (order id → units reserved for it) and ``committed`` (order id → units sold to it), which
 make the order-driven changes idempotent (see :mod:`shop.inventory.reservations`).
+``holds`` only holds open orders; ``committed`` grows by one entry per delivered order (it lets a
+later return put the units back), so a busy product would want old entries pruned eventually.
 Every change appends an ``inventory.updated`` event with the previous and new figures.
 """
 
