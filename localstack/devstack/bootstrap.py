@@ -93,7 +93,19 @@ def ensure_queues(endpoint: str, region: str, app: App) -> None:
 
 
 def ensure_msk_cluster(endpoint: str, region: str) -> str:
-    """Registers the MSK cluster in the AWS emulator; its ARN is what the event-source mappings carry."""
+    """Registers the MSK cluster in the AWS emulator; its ARN is what the event-source mappings carry.
+
+    Returns "" when the endpoint has no MSK API (LocalStack's community edition), and the
+    template's default ARN is used instead.
+    """
+    try:
+        return _msk_cluster(endpoint, region)
+    except Exception as exc:
+        log.warning("no MSK API at %s (%s); using the template's MskClusterArn", endpoint, type(exc).__name__)
+        return ""
+
+
+def _msk_cluster(endpoint: str, region: str) -> str:
     kafka = _aws("kafka", endpoint, region)
     for cluster in kafka.list_clusters_v2().get("ClusterInfoList", []):
         if cluster.get("ClusterName") == MSK_CLUSTER_NAME:

@@ -32,6 +32,7 @@ log = logging.getLogger("devstack.kafka")
 
 RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0)
 ASSIGNMENT_REFRESH = 5.0
+LOG_CHECK_INTERVAL = 1.0
 
 
 def _cluster(consumer: KafkaConsumer) -> Any:
@@ -116,6 +117,7 @@ class KafkaPoller(threading.Thread):
         self._assigned: set[TopicPartition] = set()
         self._assigned_at = 0.0
         self._topic_ids: dict[str, Any] = {}
+        self._checked_at = 0.0
         self.invocations = 0
         self.failures = 0
         self.last_latency_ms: float | None = None
@@ -131,7 +133,9 @@ class KafkaPoller(threading.Thread):
             enable_auto_commit=False,
             auto_offset_reset=reset,
             max_poll_records=self.mapping.batch_size,
-            fetch_max_wait_ms=50,
+            # The broker holds an idle fetch up to this long and answers as soon as a record
+            # arrives, so a long wait costs no latency and keeps idle pollers cheap.
+            fetch_max_wait_ms=500,
             reconnect_backoff_max_ms=1000,
             metadata_max_age_ms=5000,
             client_id=f"esm-{self.mapping.function}",
@@ -187,8 +191,11 @@ class KafkaPoller(threading.Thread):
             if not self._assigned:
                 self._halt.wait(0.5)
                 continue
-            self._detect_new_log(consumer)
-            batch = self._poll(consumer, 100, size)
+            now = time.monotonic()
+            if now - self._checked_at >= LOG_CHECK_INTERVAL:
+                self._checked_at = now
+                self._detect_new_log(consumer)
+            batch = self._poll(consumer, 500, size)
             if not batch:
                 continue
             first_at = time.monotonic()

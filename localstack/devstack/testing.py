@@ -95,7 +95,7 @@ class Stack:
         return self._mongo["shop"]
 
     def http(self, method: str, path: str, *, token: str | None = None, json_body: Any = None,
-             body: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 30) -> Response:
+             body: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 60) -> Response:
         """One HTTP request to the emulated API Gateway (``path`` starts with /api)."""
         data = body
         hdrs = dict(headers or {})

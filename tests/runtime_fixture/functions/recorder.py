@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 import uuid
 from typing import Any
 
@@ -18,5 +19,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     values = [base64.b64decode(r["value"]).decode() for rs in event["records"].values() for r in rs if "value" in r]
     if any("poison" in v for v in values):
         raise ValueError("poison record in batch")
-    _records.insert_one({"_id": str(uuid.uuid4()), "event": json.dumps(event), "count": len(values)})
+    _records.insert_one({"_id": str(uuid.uuid4()), "event": json.dumps(event), "count": len(values),
+                        "receivedAt": time.time()})
     return {"count": len(values)}
