@@ -164,7 +164,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     steps: list[tuple[str, list[str]]] = [
         ("ruff", [py, "-m", "ruff", "check", "."]),
         ("mypy", [py, "-m", "mypy", "layers/shared/python", "localstack/devstack", "functions", "realtime_relay"]),
-        ("cfn-lint", [str(Path(py).parent / "cfn-lint"), "template.yaml"]),
+        ("cfn-lint", [str(Path(py).parent / "cfn-lint"), "template.yaml", "deploy/relay-stack.yaml"]),
     ]
     sam = ROOT / ".venv-sam" / "bin" / "sam"
     if not os.environ.get("SHOP_SKIP_SAM_BUILD"):
