@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 
 from realtime_relay.server import run
 from realtime_relay.settings import load_settings
@@ -12,6 +13,9 @@ from realtime_relay.settings import load_settings
 def main() -> None:
     """Entry point."""
     settings = load_settings()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:  # one descriptor per client: allow as many as the system lets us
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # metadata refreshes are routine
     logging.getLogger("botocore").setLevel(logging.WARNING)

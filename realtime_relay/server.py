@@ -111,14 +111,24 @@ class Relay:
     # --- fan-out ------------------------------------------------------------------------------
 
     def _send(self, conns: Collection[ServerConnection], payload: bytes) -> None:
-        """Write one frame to every connection; evict those whose unsent bytes exceed the limit."""
+        """Write one frame to every connection; evict those whose unsent bytes exceed the limit.
+
+        Like websockets' ``broadcast()`` (no backpressure, one encoded copy for everyone), with the
+        per-client bound checked in the same pass. Never awaits, so no client can slow the others.
+        """
         limit = self.settings.client_queue_bytes
-        slow = [c for c in conns if c.transport.get_write_buffer_size() > limit]
-        if slow:
-            for conn in slow:
-                self._evict(conn)
-            conns = [c for c in conns if c.state is State.OPEN]
-        broadcast(conns, payload, text=True)
+        slow: list[ServerConnection] = []
+        for conn in conns:
+            if conn.transport.get_write_buffer_size() > limit:
+                slow.append(conn)
+            elif conn.protocol.state is State.OPEN and conn.send_in_progress is None:
+                try:
+                    conn.protocol.send_text(payload)
+                    conn.send_data()
+                except Exception as exc:  # a connection failing mid-write must not stop the others
+                    log.debug("skipped a write: %r", exc)
+        for conn in slow:
+            self._evict(conn)
 
     def _evict(self, conn: ServerConnection) -> None:
         self.evictions += 1
@@ -285,6 +295,7 @@ async def run(settings: RelaySettings) -> None:
         close_timeout=settings.close_timeout,
         logger=quiet,
         server_header=None,
+        backlog=settings.backlog,
     ):
         log.info("relay %s listening on %s:%d", settings.instance_id, settings.host, settings.port)
         await stop.wait()

@@ -29,6 +29,7 @@ class RelaySettings:
     fetch_max_wait_ms: int = 100
     metadata_refresh_ms: int = 2000
     log_level: str = "INFO"
+    backlog: int = 1024
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
@@ -80,4 +81,5 @@ def load_settings(env: dict[str, str] | None = None) -> RelaySettings:
         fetch_max_wait_ms=_int(e, "RELAY_FETCH_MAX_WAIT_MS", d.fetch_max_wait_ms),
         metadata_refresh_ms=_int(e, "RELAY_METADATA_REFRESH_MS", d.metadata_refresh_ms),
         log_level=(e.get("RELAY_LOG_LEVEL") or d.log_level).upper(),
+        backlog=_int(e, "RELAY_BACKLOG", d.backlog),
     )

@@ -1,0 +1,328 @@
+"""Benchmark of the realtime relay: connections, memory, fan-out, throughput and latency.
+
+Starts its own Tansu broker + moto (or uses ``--kafka`` / ``--aws-endpoint``), one relay process
+(``python -m realtime_relay``) and several load-generator processes of asyncio websockets clients,
+then measures and prints:
+
+1. N concurrent authenticated connections (each subscribed to a channel) and the relay's memory
+   per connection (RSS growth / N, from /proc);
+2. one inventory event fanned out to F subscribers: time until every copy arrived;
+3. sustained deliveries per second at a publish rate R to the same F subscribers;
+4. Kafka record → client latency (p50/p99) at light load (one subscriber, a few events/s);
+5. the relay's peak RSS (VmHWM).
+
+Figures only; nothing is asserted. Example: ``python scripts/bench_relay.py --connections 10000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TOPICS = ["order.created", "order.updated", "order.cancelled", "order.shipped", "order.delivered",
+          "inventory.updated", "product.created", "product.updated"]
+SECRET = "bench-signing-key-0123456789abcdef0123456789"
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+# --- load generator (one process) ------------------------------------------------------------
+
+async def _client(url: str, token: str, channel: str, state: dict[str, Any], gate: asyncio.Semaphore) -> None:
+    from websockets.asyncio.client import connect
+
+    for attempt in range(5):
+        try:
+            async with gate:  # bounded concurrent handshakes
+                ws = await connect(url, max_size=2**20, compression=None, open_timeout=60, ping_interval=None)
+                await ws.send(json.dumps({"type": "auth", "token": token}))
+                await ws.recv()
+                await ws.send(json.dumps({"type": "subscribe", "channel": channel}))
+                await ws.recv()
+            state["connected"] += 1
+            samples: list[tuple[str, float]] = state["samples"]
+            async for message in ws:
+                now = time.time()
+                # Cheap parse: the benchmark's events carry "sentAt" first and a "label".
+                i = message.find('"sentAt":')
+                if i < 0:
+                    continue
+                j = message.find(",", i)
+                k = message.find('"label":"', j)
+                samples.append((message[k + 9: message.find('"', k + 9)], now - float(message[i + 9: j])))
+            return
+        except Exception:
+            await asyncio.sleep(0.5 + attempt)
+    state["failed"] += 1
+
+
+async def _worker_main(pipe: Connection, url: str, specs: list[tuple[str, str]]) -> None:
+    state: dict[str, Any] = {"connected": 0, "failed": 0, "samples": []}
+    gate = asyncio.Semaphore(50)
+    tasks = [asyncio.create_task(_client(url, token, channel, state, gate)) for token, channel in specs]
+    loop = asyncio.get_running_loop()
+    while True:
+        command = await loop.run_in_executor(None, pipe.recv)
+        if command == "status":
+            pipe.send({"connected": state["connected"], "failed": state["failed"]})
+        elif command == "take":
+            taken = list(state["samples"])
+            state["samples"].clear()
+            pipe.send(taken)
+        elif command == "stop":
+            for t in tasks:
+                t.cancel()
+            pipe.send("bye")
+            return
+
+
+def worker(pipe: Connection, url: str, specs: list[tuple[str, str]]) -> None:
+    raise_fd_limit()
+    asyncio.run(_worker_main(pipe, url, specs))
+
+
+# --- services ----------------------------------------------------------------------------------
+
+class Services:
+    def __init__(self, kafka: str | None, aws: str | None) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-relay-"))
+        self.owned: list[Any] = []
+        from devstack.services import kafka_service, moto_service
+        from devstack.settings import free_port
+
+        if kafka is None:
+            svc = kafka_service(free_port(), self.tmp)
+            svc.start()
+            self.owned.append(svc)
+            kafka = f"127.0.0.1:{svc.port}"
+        if aws is None:
+            svc = moto_service(free_port(), self.tmp)
+            svc.start()
+            self.owned.append(svc)
+            aws = f"http://127.0.0.1:{svc.port}"
+        self.kafka, self.aws = kafka, aws
+        self.secret_id = f"bench/jwt-{uuid.uuid4().hex[:6]}"
+        import boto3
+        from kafka.admin import KafkaAdminClient, NewTopic
+
+        sm = boto3.client("secretsmanager", endpoint_url=aws, region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+        sm.create_secret(Name=self.secret_id, SecretString=SECRET)
+        admin = KafkaAdminClient(bootstrap_servers=kafka)
+        missing = [t for t in TOPICS if t not in set(admin.list_topics())]
+        if missing:
+            admin.create_topics([NewTopic(t, 3, 1) for t in missing])
+        admin.close()
+
+    def env(self) -> dict[str, str]:
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.kafka, "AWS_ENDPOINT_URL": self.aws, "AWS_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "JWT_SECRET_ID": self.secret_id}
+
+    def close(self) -> None:
+        for svc in reversed(self.owned):
+            svc.stop()
+
+
+def relay_metrics(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        return dict(json.loads(resp.read()))
+
+
+def relay_status(pid: int) -> dict[str, int]:
+    out = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--connections", type=int, default=2000, help="concurrent authenticated connections")
+    ap.add_argument("--fanout", type=int, default=1000, help="inventory subscribers among them")
+    ap.add_argument("--fanout-events", type=int, default=20, help="single events for the fan-out figure")
+    ap.add_argument("--rate", type=float, default=60.0, help="inventory events/s in the throughput phase")
+    ap.add_argument("--seconds", type=float, default=10.0, help="length of the throughput phase")
+    ap.add_argument("--light-events", type=int, default=200, help="events for the light-load latency")
+    ap.add_argument("--workers", type=int, default=4, help="load-generator processes")
+    ap.add_argument("--kafka", help="use this broker instead of starting one")
+    ap.add_argument("--aws-endpoint", help="use this AWS endpoint (moto) instead of starting one")
+    args = ap.parse_args()
+    raise_fd_limit()
+    sys.path[:0] = [str(ROOT / "localstack"), str(ROOT / "layers/shared/python"), str(ROOT)]
+    from devstack.settings import free_port
+    from kafka import KafkaProducer
+    from shop.auth import tokens
+
+    services = Services(args.kafka, args.aws_endpoint)
+    port = free_port()
+    log_path = services.tmp / "relay.log"
+    env = {**os.environ, **services.env(), "RELAY_HOST": "127.0.0.1", "RELAY_PORT": str(port),
+           "RELAY_INSTANCE_ID": "bench", "RELAY_LOG_LEVEL": "WARNING"}
+    relay = subprocess.Popen([sys.executable, "-m", "realtime_relay"], cwd=ROOT, env=env,
+                             stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
+    workers: list[tuple[mp.Process, Connection]] = []
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline or relay.poll() is not None:
+                raise SystemExit(f"relay did not become ready; see {log_path}")
+            time.sleep(0.2)
+        time.sleep(1)
+        base = relay_status(relay.pid)["VmRSS"]
+        url = f"ws://127.0.0.1:{port}/ws"
+        users = [f"bench-{i}" for i in range(args.connections)]
+        specs = [(tokens.issue(u, "customer", f"{u}@bench", secret=SECRET, ttl=3600),
+                  "inventory" if i < args.fanout else "orders") for i, u in enumerate(users)]
+        # user bench-{fanout} (first `orders` subscriber) is the light-load client; keep it in worker 0.
+        chunks: list[list[tuple[str, str]]] = [[] for _ in range(args.workers)]
+        for i, spec in enumerate(specs):
+            chunks[i % args.workers].append(spec)
+        light_user = users[args.fanout] if args.fanout < args.connections else users[0]
+        t0 = time.time()
+        ctx = mp.get_context("spawn")
+        for chunk in chunks:
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=worker, args=(child, url, chunk), daemon=True)
+            p.start()
+            workers.append((p, parent))
+
+        def ask(command: str) -> list[Any]:
+            for _, pipe in workers:
+                pipe.send(command)
+            return [pipe.recv() for _, pipe in workers]
+
+        while True:
+            status = ask("status")
+            connected = sum(s["connected"] for s in status)
+            failed = sum(s["failed"] for s in status)
+            if connected + failed >= args.connections or time.time() - t0 > 600:
+                break
+            time.sleep(1)
+        open_seconds = time.time() - t0
+        time.sleep(2)
+        m = relay_metrics(port)
+        mem = relay_status(relay.pid)
+        per_conn = (mem["VmRSS"] - base) / max(1, connected)
+        print(f"connections: {connected} authenticated+subscribed ({failed} failed) in {open_seconds:.1f}s; "
+              f"relay reports {m['connections']}")
+        print(f"memory: relay RSS {base / 1024:.1f} MiB idle -> {mem['VmRSS'] / 1024:.1f} MiB "
+              f"= {per_conn:.1f} KiB per connection")
+
+        producer = KafkaProducer(bootstrap_servers=services.kafka, linger_ms=0, acks=1)
+
+        def publish(topic: str, label: str, data: dict[str, Any], key: str) -> None:
+            eid = str(uuid.uuid4())
+            body = {"sentAt": time.time(), "label": label, **data}
+            envelope = {"id": eid, "type": topic, "version": 1, "occurredAt": "", "source": "bench",
+                        "correlationId": eid, "data": body}
+            producer.send(topic, key=key.encode(), value=json.dumps(envelope, separators=(",", ":")).encode())
+
+        stock = {"productId": "p-1", "sku": "BENCH-1", "stock": 500, "previousStock": 501, "reserved": 0,
+                 "available": 500}
+        # warm-up
+        publish("inventory.updated", "warm", stock, "p-1")
+        producer.flush()
+        time.sleep(2)
+        ask("take")
+
+        # 2. fan-out of single events
+        for n in range(args.fanout_events):
+            publish("inventory.updated", f"f{n}", stock, "p-1")
+            producer.flush()
+            time.sleep(0.3)
+        time.sleep(2)
+        samples = [s for batch in ask("take") for s in batch]
+        per_event: dict[str, list[float]] = {}
+        for label, lat in samples:
+            per_event.setdefault(label, []).append(lat)
+        last_copy = [max(v) * 1000 for v in per_event.values()]
+        copies = [len(v) for v in per_event.values()]
+        all_copies = [lat * 1000 for _, lat in samples]
+        print(f"fan-out: {len(per_event)} events x {min(copies) if copies else 0}..{max(copies) if copies else 0} "
+              f"copies; time until the LAST copy arrived: p50 {statistics.median(last_copy):.1f} ms, "
+              f"max {max(last_copy):.1f} ms; per copy p50 {pct(all_copies, 50):.1f} / p99 {pct(all_copies, 99):.1f} ms")
+
+        # 3. sustained throughput
+        d0 = relay_metrics(port)["deliveries"]
+        t_start = time.time()
+        n = 0
+        while time.time() - t_start < args.seconds:
+            target = int((time.time() - t_start) * args.rate)
+            while n < target:
+                publish("inventory.updated", f"t{n}", stock, "p-1")
+                n += 1
+            time.sleep(0.005)
+        producer.flush()
+        publish_seconds = time.time() - t_start
+        time.sleep(3)
+        d1 = relay_metrics(port)["deliveries"]
+        samples = [s for batch in ask("take") for s in batch]
+        received = len(samples)
+        lats = [lat * 1000 for _, lat in samples]
+        print(f"throughput: {n} events x {args.fanout} subscribers in {publish_seconds:.1f}s -> relay pushed "
+              f"{d1 - d0} frames = {(d1 - d0) / publish_seconds:,.0f} deliveries/s; clients received {received} "
+              f"({received / publish_seconds:,.0f}/s); latency under load p50 {pct(lats, 50):.1f} / "
+              f"p99 {pct(lats, 99):.1f} / max {max(lats) if lats else float('nan'):.1f} ms")
+
+        # 4. light-load latency: one owner, a few events per second
+        for n in range(args.light_events):
+            publish("order.created", f"l{n}", {"orderId": f"o{n}", "buyerId": light_user}, light_user)
+            producer.flush()
+            time.sleep(0.05)
+        time.sleep(2)
+        lats = [lat * 1000 for label, lat in (s for batch in ask("take") for s in batch) if label.startswith("l")]
+        print(f"light load: {len(lats)} events Kafka record -> client: p50 {pct(lats, 50):.1f} ms, "
+              f"p99 {pct(lats, 99):.1f} ms, max {max(lats) if lats else float('nan'):.1f} ms")
+        mem = relay_status(relay.pid)
+        print(f"relay peak RSS (VmHWM): {mem['VmHWM'] / 1024:.1f} MiB; now {mem['VmRSS'] / 1024:.1f} MiB; "
+              f"evictions {relay_metrics(port)['evictions']}")
+        producer.close()
+        ask("stop")
+    finally:
+        for p, _ in workers:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+        relay.terminate()
+        try:
+            relay.wait(10)
+        except subprocess.TimeoutExpired:
+            relay.kill()
+        services.close()
+
+
+if __name__ == "__main__":
+    main()
