@@ -18,6 +18,7 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # metadata refreshes are routine
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)  # "task ran for 0.1s" on a busy host
     logging.getLogger("botocore").setLevel(logging.WARNING)
     asyncio.run(run(settings))
 

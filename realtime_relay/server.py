@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import signal
+import socket
 import time
 from collections.abc import Collection
 from http import HTTPStatus
@@ -191,6 +192,10 @@ class Relay:
         """Authenticate within the time limit, then serve subscribe/unsubscribe/ping until closed."""
         session = Session(tokens.verify)
         self.sessions[ws] = session
+        if self.settings.socket_sndbuf > 0:  # a fixed kernel send buffer bounds a slow client tighter
+            sock = ws.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.settings.socket_sndbuf)
         try:
             token = _query_token(ws.request.path if ws.request else "")
             if token is not None:

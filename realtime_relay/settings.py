@@ -30,6 +30,7 @@ class RelaySettings:
     metadata_refresh_ms: int = 2000
     log_level: str = "INFO"
     backlog: int = 1024
+    socket_sndbuf: int = 0
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
@@ -82,4 +83,5 @@ def load_settings(env: dict[str, str] | None = None) -> RelaySettings:
         metadata_refresh_ms=_int(e, "RELAY_METADATA_REFRESH_MS", d.metadata_refresh_ms),
         log_level=(e.get("RELAY_LOG_LEVEL") or d.log_level).upper(),
         backlog=_int(e, "RELAY_BACKLOG", d.backlog),
+        socket_sndbuf=_int(e, "RELAY_SOCKET_SNDBUF", d.socket_sndbuf),
     )
