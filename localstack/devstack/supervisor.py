@@ -270,6 +270,10 @@ class Stack:
               + f"\n  started in {time.monotonic() - self._started:.1f}s\n", flush=True)
 
     def stop_all(self) -> None:
+        # Close the seeding producer while its broker is still up (its exit hook would wait on a dead one).
+        from shop import clients
+
+        clients.reset_kafka_producer()
         if self.relay is not None and self.relay.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.relay.pid, signal.SIGTERM)
