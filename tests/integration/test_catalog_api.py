@@ -11,6 +11,17 @@ from devstack.testing import Stack, wait_for
 
 pytestmark = pytest.mark.stack
 
+#: Deadline for eventual effects (Kafka → consumer → database); generous for a busy shared machine.
+EVENTUAL = 90.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _warm(stack: Stack) -> None:
+    """Wait out cold starts once (a busy machine can take longer than one request's timeout)."""
+    stack.http("GET", "/api/products?limit=1", timeout=180)
+    stack.http("POST", "/api/auth/login", json_body={"email": stack.admin_email, "password": stack.admin_password},
+               timeout=180)
+
 
 def new_product(stack: Stack, **fields: Any) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:10]
@@ -38,7 +49,7 @@ def test_create_product_with_inventory_and_event(stack: Stack) -> None:
     assert p["stock"] == 7 and p["available"] == 7 and p["sku"] == p["sku"].upper() and p["currency"] == "EUR"
     inv = stack.http("GET", f"/api/inventory/{p['id']}")
     assert inv.status == 200 and inv.json["stock"] == 7 and inv.json["sku"] == p["sku"]
-    events = wait_for(lambda: audited(stack, "product.created", p["id"]), message="product.created")
+    events = wait_for(lambda: audited(stack, "product.created", p["id"]), timeout=EVENTUAL, message="product.created")
     data = events[0]["data"]
     assert (data["productId"], data["sku"], data["stock"], data["priceCents"]) == (p["id"], p["sku"], 7, 1000)
     stored = stack.db()["products"].find_one({"_id": p["id"]})
@@ -63,7 +74,7 @@ def test_update_product_publishes_changed_fields(stack: Stack) -> None:
                    json_body={"priceCents": 1500, "name": p["name"], "category": " Testing-Two "})
     assert r.status == 200, r
     assert (r.json["priceCents"], r.json["category"], r.json["stock"]) == (1500, "testing-two", 4)
-    events = wait_for(lambda: audited(stack, "product.updated", p["id"]), message="product.updated")
+    events = wait_for(lambda: audited(stack, "product.updated", p["id"]), timeout=EVENTUAL, message="product.updated")
     data = events[0]["data"]
     assert sorted(data["changedFields"]) == ["category", "priceCents"]
     assert data["priceCents"] == 1500 and "name" not in data

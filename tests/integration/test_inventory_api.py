@@ -10,6 +10,17 @@ from devstack.testing import Stack, wait_for
 
 pytestmark = pytest.mark.stack
 
+#: Deadline for eventual effects (Kafka → consumer → database); generous for a busy shared machine.
+EVENTUAL = 90.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _warm(stack: Stack) -> None:
+    """Wait out cold starts once (a busy machine can take longer than one request's timeout)."""
+    stack.http("GET", "/api/products?limit=1", timeout=180)
+    stack.http("POST", "/api/auth/login", json_body={"email": stack.admin_email, "password": stack.admin_password},
+               timeout=180)
+
 
 def new_product(stack: Stack, stock: int) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:10]
@@ -46,7 +57,7 @@ def test_restock_and_set_publish_previous_and_new(stack: Stack) -> None:
     assert r.status == 200 and (r.json["stock"], r.json["available"]) == (10, 10), r
     r = adjust(stack, p["id"], {"stock": 4})
     assert r.status == 200 and r.json["stock"] == 4, r
-    wait_for(lambda: len(updates(stack, p["id"])) == 2, message="two inventory.updated events")
+    wait_for(lambda: len(updates(stack, p["id"])) == 2, timeout=EVENTUAL, message="two inventory.updated events")
     events = updates(stack, p["id"])
     assert [(e["previousStock"], e["stock"]) for e in events] == [(10, 4), (3, 10)]
     assert events[1]["reason"] == "restocked" and events[1]["note"] == "delivery"

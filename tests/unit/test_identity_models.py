@@ -57,3 +57,13 @@ def test_public_user_hides_hash() -> None:
     """The public view never carries the password hash."""
     doc = {"_id": "u1", "email": "a@b.co", "name": "A", "role": "customer", "passwordHash": "h", "createdAt": "t"}
     assert "passwordHash" not in public_user(doc) and public_user(doc)["id"] == "u1"
+
+
+def test_old_parameter_hashes_verify_and_need_rehash() -> None:
+    """A hash made with argon2-cffi's default parameters still verifies and is flagged for upgrade."""
+    from argon2 import PasswordHasher
+    from shop.identity.passwords import needs_rehash
+
+    old = PasswordHasher().hash("correct horse")
+    assert verify_password(old, "correct horse") and needs_rehash(old)
+    assert not needs_rehash(hash_password("correct horse"))

@@ -58,7 +58,22 @@ def login(email: str, password: str) -> dict[str, Any]:
     doc = users().find_one({"email": normalise_email(email)})
     if not verify_password(doc.get("passwordHash") if doc else None, password) or doc is None:
         raise Unauthorized(BAD_CREDENTIALS, code="invalid_credentials")
+    if needs_rehash(str(doc["passwordHash"])):
+        _rehash(doc["_id"], password)
     return _session(doc)
+
+
+def _rehash(user_id: str, password: str) -> None:
+    """Upgrade a hash made with older parameters, now that we know the password."""
+    new_hash = hash_password(password)
+
+    def step(current: Doc | None) -> Doc | None:
+        if current is None or not needs_rehash(str(current.get("passwordHash", ""))):
+            return None
+        current["passwordHash"] = new_hash
+        return current
+
+    mutate(users(), user_id, step)
 
 
 def get_user(user_id: str) -> dict[str, Any]:
