@@ -4,7 +4,8 @@
     python scripts/bench_api.py --api-url http://127.0.0.1:PORT -n 300 -c 4
 
 Prints p50/p90/p99/max and throughput per route; never asserts on time. Login is argon2id-bound
-(about 0.1 s of CPU per attempt by design), so it is benchmarked with fewer requests by default.
+(tens of milliseconds of CPU per attempt, by design), so it gets fewer requests by default. With
+``-c`` above 1 the first requests also pay for starting extra function workers (cold starts).
 """
 
 from __future__ import annotations
