@@ -114,20 +114,20 @@ class Relay:
     def _send(self, conns: Collection[ServerConnection], payload: bytes) -> None:
         """Write one frame to every connection; evict those whose unsent bytes exceed the limit.
 
-        Like websockets' ``broadcast()`` (no backpressure, one encoded copy for everyone), with the
-        per-client bound checked in the same pass. Never awaits, so no client can slow the others.
+        Like websockets' ``broadcast()`` (no backpressure), but the frame is serialized once for
+        everyone — a server's text frame is the same bytes on every connection when compression
+        is off — and the per-client bound is checked in the same pass. Never awaits, so no client
+        can slow the others.
         """
         limit = self.settings.client_queue_bytes
+        data = text_frame(payload)
         slow: list[ServerConnection] = []
         for conn in conns:
-            if conn.transport.get_write_buffer_size() > limit:
+            transport = conn.transport
+            if transport.get_write_buffer_size() > limit:
                 slow.append(conn)
             elif conn.protocol.state is State.OPEN and conn.send_in_progress is None:
-                try:
-                    conn.protocol.send_text(payload)
-                    conn.send_data()
-                except Exception as exc:  # a connection failing mid-write must not stop the others
-                    log.debug("skipped a write: %r", exc)
+                transport.write(data)
         for conn in slow:
             self._evict(conn)
 
@@ -258,6 +258,16 @@ class Relay:
                                 "replayed": len(replay.frames)}))
 
 
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, unfragmented RFC 6455 text frame (server → client, no extensions)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
+
+
 def _query_token(path: str) -> str | None:
     values = parse_qs(urlsplit(path).query).get("token")
     return values[0] if values else None
@@ -292,7 +302,7 @@ async def run(settings: RelaySettings) -> None:
         settings.port,
         process_request=relay.process_request,
         origins=origins,  # type: ignore[arg-type]
-        compression=None,
+        compression=None,  # required by text_frame(): frames are shared bytes, never per-connection
         max_size=settings.max_frame_bytes,
         max_queue=8,
         ping_interval=settings.ping_interval,

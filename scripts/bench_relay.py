@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import multiprocessing as mp
 import os
@@ -40,7 +41,7 @@ SECRET = "bench-signing-key-0123456789abcdef0123456789"
 
 
 def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -48,33 +49,121 @@ def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 # --- load generator (one process) ------------------------------------------------------------
 
-async def _client(url: str, token: str, channel: str, state: dict[str, Any], gate: asyncio.Semaphore) -> None:
-    from websockets.asyncio.client import connect
+def _masked_text(text: bytes) -> bytes:
+    """A client → server text frame (clients must mask)."""
+    key = os.urandom(4)
+    n = len(text)
+    head = bytes((0x81, 0x80 | n)) if n < 126 else bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
+    keys = (key * (n // 4 + 1))[:n]
+    body = (int.from_bytes(text, "big") ^ int.from_bytes(keys, "big")).to_bytes(n, "big") if n else b""
+    return head + key + body
 
+
+class RawClient(asyncio.Protocol):
+    """A minimal WebSocket client (RFC 6455 framing only), cheap enough that the load generator
+    does not eat the CPU the relay is being measured on. Answers pings, records latencies."""
+
+    def __init__(self, host: str, token: str, channel: str, state: dict[str, Any], done: asyncio.Future[None]) -> None:
+        self.host, self.token, self.channel, self.state, self.done = host, token, channel, state, done
+        self.buf = bytearray()
+        self.handshaken = False
+        self.stage = 0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write(f"GET /ws HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(ConnectionError("closed during setup"))
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        if not self.handshaken:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if b" 101 " not in buf[:end]:
+                self.done.set_exception(ConnectionError(bytes(buf[:40]).decode(errors="replace")))
+                return
+            del buf[: end + 4]
+            self.handshaken = True
+            self._send(json.dumps({"type": "auth", "token": self.token}).encode())
+        pos = 0
+        size = len(buf)
+        while size - pos >= 2:
+            b0, n = buf[pos], buf[pos + 1] & 0x7F
+            off = pos + 2
+            if n == 126:
+                if size - pos < 4:
+                    break
+                n, off = int.from_bytes(buf[pos + 2: pos + 4], "big"), pos + 4
+            elif n == 127:
+                if size - pos < 10:
+                    break
+                n, off = int.from_bytes(buf[pos + 2: pos + 10], "big"), pos + 10
+            if size < off + n:
+                break
+            opcode = b0 & 0x0F
+            if opcode == 1:
+                self._text(buf, off, off + n)
+            elif opcode == 9:  # ping → pong
+                payload = bytes(buf[off: off + n])
+                assert self.transport is not None
+                frame = bytearray(_masked_text(payload))
+                frame[0] = 0x8A
+                self.transport.write(bytes(frame))
+            elif opcode == 8:
+                assert self.transport is not None
+                self.transport.close()
+            pos = off + n
+        if pos:
+            del buf[:pos]
+
+    def _send(self, text: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(_masked_text(text))
+
+    def _text(self, buf: bytearray, start: int, end: int) -> None:
+        now = time.time()
+        if self.stage == 2:
+            i = buf.find(b'"sentAt":', start, end)
+            if i < 0:
+                return
+            j = buf.find(b",", i, end)
+            k = buf.find(b'"label":"', j, end)
+            label = bytes(buf[k + 9: buf.find(b'"', k + 9, end)]).decode()
+            self.state["samples"].append((label, now - float(buf[i + 9: j])))
+        elif self.stage == 0:
+            self.stage = 1
+            self._send(json.dumps({"type": "subscribe", "channel": self.channel}).encode())
+        elif buf.find(b'"subscribed"', start, end) >= 0:
+            self.stage = 2
+            if not self.done.done():
+                self.done.set_result(None)
+
+
+async def _client(url: str, token: str, channel: str, state: dict[str, Any], gate: asyncio.Semaphore) -> None:
+    host, port = url.removeprefix("ws://").split("/")[0].split(":")
+    loop = asyncio.get_running_loop()
     for attempt in range(5):
         try:
             async with gate:  # bounded concurrent handshakes
-                ws = await connect(url, max_size=2**20, compression=None, open_timeout=60, ping_interval=None)
-                await ws.send(json.dumps({"type": "auth", "token": token}))
-                await ws.recv()
-                await ws.send(json.dumps({"type": "subscribe", "channel": channel}))
-                await ws.recv()
+                done: asyncio.Future[None] = loop.create_future()
+                await loop.create_connection(lambda d=done: RawClient(host, token, channel, state, d),  # type: ignore[misc]
+                                             host, int(port))
+                await asyncio.wait_for(done, 60)
             state["connected"] += 1
-            samples: list[tuple[str, float]] = state["samples"]
-            async for message in ws:
-                now = time.time()
-                # Cheap parse: the benchmark's events carry "sentAt" first and a "label".
-                i = message.find('"sentAt":')
-                if i < 0:
-                    continue
-                j = message.find(",", i)
-                k = message.find('"label":"', j)
-                samples.append((message[k + 9: message.find('"', k + 9)], now - float(message[i + 9: j])))
             return
         except Exception:
             await asyncio.sleep(0.5 + attempt)
@@ -149,7 +238,7 @@ class Services:
 
 
 def relay_metrics(port: int) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as resp:
         return dict(json.loads(resp.read()))
 
 
@@ -160,6 +249,18 @@ def relay_status(pid: int) -> dict[str, int]:
             if line.startswith(("VmRSS:", "VmHWM:")):
                 out[line.split(":")[0]] = int(line.split()[1])
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all threads)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> str:
+    with open("/proc/loadavg") as fh:
+        return " ".join(fh.read().split()[:3])
 
 
 def main() -> None:
@@ -259,12 +360,16 @@ def main() -> None:
         ask("take")
 
         # 2. fan-out of single events
+        c0 = cpu_seconds(relay.pid)
+        d0 = relay_metrics(port)["deliveries"]
         for n in range(args.fanout_events):
             publish("inventory.updated", f"f{n}", stock, "p-1")
             producer.flush()
             time.sleep(0.3)
         time.sleep(2)
         samples = [s for batch in ask("take") for s in batch]
+        fan_cpu = cpu_seconds(relay.pid) - c0
+        fan_deliveries = relay_metrics(port)["deliveries"] - d0
         per_event: dict[str, list[float]] = {}
         for label, lat in samples:
             per_event.setdefault(label, []).append(lat)
@@ -274,9 +379,12 @@ def main() -> None:
         print(f"fan-out: {len(per_event)} events x {min(copies) if copies else 0}..{max(copies) if copies else 0} "
               f"copies; time until the LAST copy arrived: p50 {statistics.median(last_copy):.1f} ms, "
               f"max {max(last_copy):.1f} ms; per copy p50 {pct(all_copies, 50):.1f} / p99 {pct(all_copies, 99):.1f} ms")
+        print(f"relay CPU: {fan_cpu * 1e6 / max(1, fan_deliveries):.1f} us per delivery "
+              f"({fan_deliveries} deliveries, {fan_cpu:.2f} s CPU)")
 
         # 3. sustained throughput
         d0 = relay_metrics(port)["deliveries"]
+        c0 = cpu_seconds(relay.pid)
         t_start = time.time()
         n = 0
         while time.time() - t_start < args.seconds:
@@ -287,15 +395,27 @@ def main() -> None:
             time.sleep(0.005)
         producer.flush()
         publish_seconds = time.time() - t_start
-        time.sleep(3)
+        expected = n * args.fanout
+        received = 0
+        lats: list[float] = []
+        last_change, last_received = time.time(), -1
+        while received < expected and time.time() - last_change < 20:
+            time.sleep(1)
+            batch = [s for b in ask("take") for s in b]
+            received += len(batch)
+            lats += [lat * 1000 for _, lat in batch]
+            if received != last_received:
+                last_change, last_received = time.time(), received
+        drain_seconds = (max(lats) / 1000 if lats else 0) + publish_seconds
         d1 = relay_metrics(port)["deliveries"]
-        samples = [s for batch in ask("take") for s in batch]
-        received = len(samples)
-        lats = [lat * 1000 for _, lat in samples]
-        print(f"throughput: {n} events x {args.fanout} subscribers in {publish_seconds:.1f}s -> relay pushed "
-              f"{d1 - d0} frames = {(d1 - d0) / publish_seconds:,.0f} deliveries/s; clients received {received} "
-              f"({received / publish_seconds:,.0f}/s); latency under load p50 {pct(lats, 50):.1f} / "
-              f"p99 {pct(lats, 99):.1f} / max {max(lats) if lats else float('nan'):.1f} ms")
+        cpu = cpu_seconds(relay.pid) - c0
+        print(f"throughput: {n} events x {args.fanout} subscribers published over {publish_seconds:.1f}s "
+              f"(offered {expected / publish_seconds:,.0f} deliveries/s); relay pushed {d1 - d0}, clients "
+              f"received {received} by {drain_seconds:.1f}s = {received / max(drain_seconds, 1e-9):,.0f} "
+              f"deliveries/s; latency p50 {pct(lats, 50):.1f} / p99 {pct(lats, 99):.1f} / "
+              f"max {max(lats) if lats else float('nan'):.1f} ms")
+        print(f"relay CPU: {cpu * 1e6 / max(1, d1 - d0):.1f} us per delivery; it got {cpu / drain_seconds:.0%} "
+              f"of one core on average (load average {load_average()})")
 
         # 4. light-load latency: one owner, a few events per second
         for n in range(args.light_events):
@@ -307,6 +427,7 @@ def main() -> None:
         print(f"light load: {len(lats)} events Kafka record -> client: p50 {pct(lats, 50):.1f} ms, "
               f"p99 {pct(lats, 99):.1f} ms, max {max(lats) if lats else float('nan'):.1f} ms")
         mem = relay_status(relay.pid)
+        print(f"load average now {load_average()} on {os.cpu_count()} CPUs")
         print(f"relay peak RSS (VmHWM): {mem['VmHWM'] / 1024:.1f} MiB; now {mem['VmRSS'] / 1024:.1f} MiB; "
               f"evictions {relay_metrics(port)['evictions']}")
         producer.close()
