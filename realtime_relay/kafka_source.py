@@ -59,7 +59,7 @@ class KafkaSource:
         on_records: RecordsFn,
         on_status: StatusFn,
         retention_per_partition: int = 2000,
-        fetch_max_wait_ms: int = 100,
+        fetch_max_wait_ms: int = 10,
         metadata_refresh_ms: int = 2000,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers

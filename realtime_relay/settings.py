@@ -26,7 +26,7 @@ class RelaySettings:
     ping_timeout: float = 20.0
     close_timeout: float = 5.0
     replay_wait: float = 2.0
-    fetch_max_wait_ms: int = 100
+    fetch_max_wait_ms: int = 10
     metadata_refresh_ms: int = 2000
     log_level: str = "INFO"
     backlog: int = 1024

@@ -209,3 +209,14 @@ def test_unknown_channel_is_refused() -> None:
     """Only the three channels exist."""
     with pytest.raises(ValueError, match="unknown channel"):
         make_hub().subscribe(Conn("a"), "everything", "A")
+
+
+@pytest.mark.parametrize("size", [0, 5, 125, 126, 65535, 65536, 70000])
+def test_shared_text_frame_matches_websockets_serialization(size: int) -> None:
+    """The once-per-record frame bytes equal what websockets would write for each client."""
+    from websockets.frames import Frame, Opcode
+
+    from realtime_relay.server import text_frame
+
+    payload = b"a" * size
+    assert text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
