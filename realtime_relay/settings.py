@@ -22,7 +22,7 @@ class RelaySettings:
     retention_per_partition: int = 2000
     dedupe_ids: int = 100_000
     low_stock_threshold: int = 10
-    ping_interval: float = 20.0
+    ping_interval: float = 30.0
     ping_timeout: float = 20.0
     close_timeout: float = 5.0
     replay_wait: float = 2.0
