@@ -23,6 +23,7 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -235,6 +236,7 @@ class Services:
     def close(self) -> None:
         for svc in reversed(self.owned):
             svc.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def relay_metrics(port: int) -> dict[str, Any]:
@@ -299,7 +301,7 @@ def main() -> None:
             except OSError:
                 pass
             if time.time() > deadline or relay.poll() is not None:
-                raise SystemExit(f"relay did not become ready; see {log_path}")
+                raise SystemExit(f"relay did not become ready:\n{log_path.read_text(errors='replace')[-3000:]}")
             time.sleep(0.2)
         time.sleep(1)
         base = relay_status(relay.pid)["VmRSS"]
