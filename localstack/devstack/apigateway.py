@@ -10,6 +10,7 @@ authorizer 401/403, handler error or malformed response 502, integration timeout
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import time
@@ -21,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from devstack.lambda_runtime import FunctionTimeout, InvocationError, LambdaRuntime
-from devstack.template import ApiRoute, App, Authorizer
+from devstack.template import ApiRoute, App, Authorizer, GatewayResponse
 
 log = logging.getLogger("devstack.apigateway")
 
@@ -174,6 +175,24 @@ def _json_error(status: int, message: str | None, headers: dict[str, str] | None
     return web.json_response({"message": message}, status=status, headers=headers or {})
 
 
+def render_gateway_response(response: GatewayResponse, *, kind: str, status: int, message: str | None,
+                            request_id: str) -> web.Response:
+    """A ``GatewayResponses`` entry rendered with the ``$context`` variables API Gateway offers."""
+    template = response.templates.get("application/json")
+    if template is None:
+        body = json.dumps({"message": message})
+    else:
+        values = {
+            "$context.error.messageString": json.dumps(message),
+            "$context.error.message": message or "",
+            "$context.error.responseType": kind,
+            "$context.requestId": request_id,
+        }
+        body = re.sub(r"\$context\.[A-Za-z.]+", lambda m: values.get(m.group(0), ""), template)
+    headers = {"Content-Type": "application/json", **response.headers}
+    return web.Response(status=response.status or status, text=body, headers=headers)
+
+
 class AuthorizerGate:
     """Runs a TOKEN authorizer before the integration, caching policies per token for ReauthorizeEvery."""
 
@@ -301,32 +320,45 @@ class ApiGateway:
                  (time.perf_counter() - started) * 1000)
         return response
 
+    def error(self, kind: str, status: int, message: str | None, request_id: str,
+              headers: dict[str, str] | None = None) -> web.Response:
+        """API Gateway's own error answer, customised by the API's ``GatewayResponses`` when declared."""
+        responses = self.app.gateway_responses
+        custom = responses.get(kind) or responses.get("DEFAULT_4XX" if status < 500 else "DEFAULT_5XX")
+        if custom is None:
+            return _json_error(status, message, headers)
+        out = render_gateway_response(custom, kind=kind, status=status, message=message, request_id=request_id)
+        for name, value in (headers or {}).items():
+            out.headers[name] = value
+        return out
+
     async def _dispatch(self, request: web.Request, method: str, path: str) -> web.StreamResponse:
         if method == "OPTIONS":
             preflight = self._cors_preflight(path)
             if preflight is not None:
                 return preflight
+        request_id = str(uuid.uuid4())
         match = self.matcher.match(method, path)
         if match is None:
-            return _json_error(403, "Missing Authentication Token")
+            return self.error("MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token", request_id)
         route = match.route
         if request.content_length and request.content_length > MAX_PAYLOAD:
-            return _json_error(413, "Request Too Long")
+            return self.error("REQUEST_TOO_LARGE", 413, "Request Too Long", request_id)
         body = await request.read()
-        request_id = str(uuid.uuid4())
         method_arn = f"arn:aws:execute-api:us-east-1:000000000000:{API_ID}/{self.app.stage}/{method}{path}"
         authorizer_ctx: dict[str, Any] | None = None
         if route.authorizer:
             auth = self.app.authorizers.get(route.authorizer)
             if auth is None:
-                return _json_error(500, None)
+                return self.error("AUTHORIZER_CONFIGURATION_ERROR", 500, None, request_id)
             status, authorizer_ctx = await self.gate.check(auth, request.headers.get(auth.header), method_arn)
             if status == 401:
-                return _json_error(401, "Unauthorized")
+                return self.error("UNAUTHORIZED", 401, "Unauthorized", request_id)
             if status == 403:
-                return _json_error(403, "User is not authorized to access this resource")
+                return self.error("ACCESS_DENIED", 403, "User is not authorized to access this resource", request_id)
             if status:
-                return _json_error(500, None, {"x-amzn-ErrorType": "AuthorizerConfigurationException"})
+                return self.error("AUTHORIZER_FAILURE", 500, None, request_id,
+                                  {"x-amzn-ErrorType": "AuthorizerConfigurationException"})
         peer = request.remote or "127.0.0.1"
         forwarded = request.headers.get("X-Forwarded-For")
         event = build_proxy_event(
@@ -347,13 +379,13 @@ class ApiGateway:
             inv = await self.runtime.invoke(route.function, event, timeout=min(spec.timeout, INTEGRATION_TIMEOUT))
         except FunctionTimeout:
             log.error("%s timed out after %.0f s (request %s)", route.function, spec.timeout, request_id)
-            return _json_error(504, "Endpoint request timed out")
+            return self.error("INTEGRATION_TIMEOUT", 504, "Endpoint request timed out", request_id)
         except InvocationError as exc:
             log.error("%s failed (request %s): %s\n%s", route.function, request_id, exc, "".join(exc.trace))
-            return _json_error(502, "Internal server error")
+            return self.error("DEFAULT_5XX", 502, "Internal server error", request_id)
         response = to_http_response(inv.result)
         if response is None:
             log.error("%s returned a malformed proxy response: %r", route.function, inv.result)
-            return _json_error(502, "Internal server error")
+            return self.error("DEFAULT_5XX", 502, "Internal server error", request_id)
         response.headers["x-amzn-RequestId"] = request_id
         return response

@@ -69,6 +69,15 @@ class Cors:
 
 
 @dataclass(frozen=True)
+class GatewayResponse:
+    """A customised API Gateway error response (``GatewayResponses`` of the API)."""
+
+    status: int | None
+    templates: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
 class KafkaMapping:
     """One ``Type: MSK`` / ``Type: SelfManagedKafka`` event (an event-source mapping)."""
 
@@ -119,6 +128,7 @@ class App:
     routes: list[ApiRoute] = field(default_factory=list)
     authorizers: dict[str, Authorizer] = field(default_factory=dict)
     cors: Cors | None = None
+    gateway_responses: dict[str, GatewayResponse] = field(default_factory=dict)
     kafka: list[KafkaMapping] = field(default_factory=list)
     schedules: list[ScheduleRule] = field(default_factory=list)
     parameters: dict[str, str] = field(default_factory=dict)
@@ -247,6 +257,13 @@ def load_app(path: Path, *, parameters: dict[str, str] | None = None, region: st
                 function=str(fn_name),
                 header=str(identity.get("Header", "Authorization")),
                 ttl_seconds=int(identity.get("ReauthorizeEvery", 300)),
+            )
+        for kind, spec in (api_props.get("GatewayResponses") or {}).items():
+            headers = (spec.get("ResponseParameters") or {}).get("Headers") or {}
+            app.gateway_responses[str(kind)] = GatewayResponse(
+                status=int(spec["StatusCode"]) if "StatusCode" in spec else None,
+                templates={str(k): str(v) for k, v in (spec.get("ResponseTemplates") or {}).items()},
+                headers={str(k): str(v).strip("'") for k, v in headers.items()},
             )
         cors = api_props.get("Cors")
         if isinstance(cors, str):

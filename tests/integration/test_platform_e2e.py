@@ -33,11 +33,15 @@ def test_health_through_the_gateway(stack: Stack) -> None:
     assert r.headers["x-amzn-RequestId"] == r.json["requestId"]
 
 
-def test_unknown_route_and_missing_token(stack: Stack) -> None:
-    """Unknown routes answer 403 like API Gateway; protected routes without a token 401."""
-    assert stack.http("GET", "/api/does-not-exist").status == 403
+def test_gateway_errors_use_the_contract_error_shape(stack: Stack) -> None:
+    """The template's GatewayResponses turn API Gateway's own errors into the contract's error shape."""
+    r = stack.http("GET", "/api/does-not-exist")
+    assert r.status == 404 and r.json["error"]["code"] == "route_not_found"
     r = stack.http("GET", "/api/auth/me")
-    assert r.status == 401 and r.json == {"message": "Unauthorized"}
+    assert r.status == 401 and r.json["error"]["code"] == "unauthorized"
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    r = stack.http("GET", "/api/auth/me", token="not-a-jwt")
+    assert r.status == 401 and r.json["error"]["message"] == "missing or invalid bearer token"
 
 
 def test_http_to_outbox_to_kafka_to_triggered_function(stack: Stack) -> None:

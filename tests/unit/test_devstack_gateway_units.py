@@ -76,3 +76,18 @@ def test_proxy_event_has_the_sample_fields() -> None:
     assert event["requestContext"]["requestTime"] == "09/Apr/2015:12:34:56 +0000"
     assert event["requestContext"]["requestTimeEpoch"] == 1428582896000
     assert event["requestContext"]["authorizer"] == {"userId": "u"}
+
+
+def test_gateway_responses_from_the_template_render_the_contract_shape() -> None:
+    """The shop template's GatewayResponses turn API Gateway errors into the contract's error shape."""
+    from devstack.apigateway import render_gateway_response
+    from devstack.template import load_app
+
+    app = load_app(Path(__file__).resolve().parents[2] / "template.yaml")
+    denied = app.gateway_responses["ACCESS_DENIED"]
+    r = render_gateway_response(denied, kind="ACCESS_DENIED", status=403, message='say "no"', request_id="r-1")
+    assert r.status == 403 and r.headers["Access-Control-Allow-Origin"] == "*"
+    assert r.text is not None
+    assert json.loads(r.text) == {"error": {"code": "forbidden", "message": 'say "no"', "details": []}}
+    missing = app.gateway_responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert missing.status == 404

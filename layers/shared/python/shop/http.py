@@ -108,6 +108,8 @@ class Request:
             raise BadRequest("request body is missing; send a JSON object", code="invalid_json")
         try:
             return json.loads(data)
+        except RecursionError as exc:
+            raise BadRequest("request body is nested too deeply", code="invalid_json") from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from exc
 

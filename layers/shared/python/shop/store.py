@@ -62,10 +62,17 @@ def mutate(
 
 
 def _is_id_clash(exc: DuplicateKeyError) -> bool:
+    """Whether the insert lost a race on ``_id`` (retry) rather than on another unique index (propagate).
+
+    MongoDB names the index in ``keyPattern``; nx-27017 only in ``errmsg``
+    ("UNIQUE constraint failed: <collection>._id" versus "... index 'idx_<collection>_<field>'").
+    """
     details = exc.details or {}
-    key_pattern = details.get("keyPattern") or {}
+    key_pattern = details.get("keyPattern")
+    if key_pattern:
+        return "_id" in key_pattern
     message = str(details.get("errmsg", exc))
-    return "_id" in key_pattern or "_id" in message or not key_pattern
+    return message.rstrip().endswith("._id") or "_id_ dup key" in message or "index: _id_" in message
 
 
 def public(doc: Doc) -> Doc:
