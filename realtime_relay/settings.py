@@ -23,7 +23,6 @@ class RelaySettings:
     dedupe_ids: int = 100_000
     low_stock_threshold: int = 10
     ping_interval: float = 30.0
-    ping_timeout: float = 20.0
     close_timeout: float = 5.0
     replay_wait: float = 2.0
     fetch_max_wait_ms: int = 10
@@ -76,7 +75,6 @@ def load_settings(env: dict[str, str] | None = None) -> RelaySettings:
         dedupe_ids=_int(e, "RELAY_DEDUPE_IDS", d.dedupe_ids),
         low_stock_threshold=_int(e, "LOW_STOCK_THRESHOLD", d.low_stock_threshold),
         ping_interval=_float(e, "RELAY_PING_INTERVAL", d.ping_interval),
-        ping_timeout=_float(e, "RELAY_PING_TIMEOUT", d.ping_timeout),
         close_timeout=_float(e, "RELAY_CLOSE_TIMEOUT", d.close_timeout),
         replay_wait=_float(e, "RELAY_REPLAY_WAIT", d.replay_wait),
         fetch_max_wait_ms=_int(e, "RELAY_FETCH_MAX_WAIT_MS", d.fetch_max_wait_ms),

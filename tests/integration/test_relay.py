@@ -544,8 +544,30 @@ def test_slow_client_is_evicted_without_slowing_others(stack: Stack, producer: K
         r.stop()
 
 
+def test_keepalive_pings_close_unresponsive_clients(stack: Stack, producer: KafkaProducer, mint: Tokens) -> None:
+    """Clients that answer pings stay connected; one that stopped reading (no pongs) is closed with 1011."""
+    r = RelayProcess(stack, "test-keepalive", RELAY_PING_INTERVAL="1").start()
+    try:
+        alive = Client(r.url, mint.customer()[1])
+        stalled = Client(r.url, mint.customer()[1], sock=slow_socket(r.url), max_queue=1)
+        stalled.subscribe("inventory")
+        # Two frames the stalled client never reads fill its queue: its reader stops, so do its pongs.
+        for _ in range(3):
+            publish(producer, "inventory.updated", stock_data(500), key="p", partition=2)
+        wait_for(lambda: r.metrics()["keepaliveTimeouts"] >= 1, timeout=60, message="a keepalive timeout")
+        assert stalled.closed_code(timeout=30) == 1011
+        alive.send({"type": "ping"})
+        assert alive.recv() == {"type": "pong"}
+        assert r.metrics()["keepaliveTimeouts"] == 1
+    finally:
+        r.stop()
+
+
 def test_broker_restart(stack: Stack, producer: KafkaProducer, mint: Tokens) -> None:
-    """The broker comes back empty: the relay reconnects, resumes and pushes no duplicate."""
+    """The broker comes back empty: the relay reconnects, resumes and pushes no duplicate.
+
+    Last in this module: the module's idempotent producer does not survive the broker's restart.
+    """
     if not hasattr(stack, "restart_broker"):
         pytest.skip("stack.restart_broker() is not available in this devstack")
     r = RelayProcess(stack, "test-broker").start()
