@@ -17,7 +17,6 @@ from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from shop.auth import tokens
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -30,6 +29,7 @@ from realtime_relay.mapping import TOPICS
 from realtime_relay.retention import ReplayStatus
 from realtime_relay.session import CLOSE_SLOW, CLOSE_UNAUTHENTICATED, Close, Reply, Session, Subscribe, Unsubscribe
 from realtime_relay.settings import RelaySettings
+from shop.auth import tokens
 
 log = logging.getLogger("realtime_relay")
 

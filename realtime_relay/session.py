@@ -11,10 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from realtime_relay.mapping import ADMIN, CHANNELS
 from shop.auth.tokens import Claims
 from shop.errors import Unauthorized
-
-from realtime_relay.mapping import ADMIN, CHANNELS
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_SLOW = 4429

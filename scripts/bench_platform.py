@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 import uuid
@@ -99,19 +98,24 @@ def main() -> int:
                 for records in event["records"].values():
                     for r in records:
                         kafka_latency.append((doc["receivedAt"] - r["timestamp"] / 1000) * 1000)
-        consumer = KafkaConsumer(bootstrap_servers=stack.kafka_bootstrap, enable_auto_commit=False)
-        consumer.assign([TopicPartition(topic, 0)])
-        consumer.seek_to_end()
+        consumer = KafkaConsumer(bootstrap_servers=stack.kafka_bootstrap, enable_auto_commit=False,
+                                 fetch_max_wait_ms=500)
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.seek_to_end(tp)
+        consumer.position(tp)  # resolve the end now, before producing
         plain = []
         for i in range(args.records):
-            producer.send(topic, value=f"plain-{i}".encode(), partition=0).get(10)
-            while True:
-                got = consumer.poll(timeout_ms=100)
-                if got:
-                    for rs in got.values():
-                        for r in rs:
+            wanted = f"plain-{i}".encode()
+            producer.send(topic, value=wanted, partition=0).get(10)
+            deadline = time.monotonic() + 10
+            found = False
+            while not found and time.monotonic() < deadline:
+                for rs in consumer.poll(timeout_ms=200).values():
+                    for r in rs:
+                        if r.value == wanted:
                             plain.append(time.time() * 1000 - r.timestamp)
-                    break
+                            found = True
         consumer.close()
         show("Kafka record → function invocation", kafka_latency, plain)
         producer.close()

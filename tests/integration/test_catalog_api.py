@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+
 from devstack.testing import Stack, wait_for
 
 pytestmark = pytest.mark.stack
@@ -219,6 +220,7 @@ def test_seeding_again_creates_nothing(stack: Stack) -> None:
     """seed_demo_products is idempotent by SKU."""
     from kafka import KafkaProducer
     from pymongo import MongoClient
+
     from shop import clients
     from shop.catalog.demo import seed_demo_products
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from devstack.testing import Stack
 from shop.auth import tokens
 
@@ -153,6 +154,7 @@ def test_customers_cannot_reach_admin_routes(stack: Stack) -> None:
 def _use_stack_clients(stack: Stack) -> None:
     from kafka import KafkaProducer
     from pymongo import MongoClient
+
     from shop import clients
 
     clients.set_clients(mongo=MongoClient(stack.mongodb_uri, tz_aware=True),

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
+
 from devstack.testing import Stack, wait_for
 
 pytestmark = pytest.mark.stack

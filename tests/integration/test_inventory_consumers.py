@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import KafkaProducer
+from pymongo import MongoClient
+
 from devstack.kafka_events import Record, kafka_event
 from devstack.settings import ROOT
 from devstack.testing import Stack, wait_for
-from kafka import KafkaProducer
-from pymongo import MongoClient
 
 pytestmark = pytest.mark.stack
 

@@ -8,8 +8,9 @@ import uuid
 from typing import Any
 
 import pytest
-from devstack.testing import Stack
 from websockets.sync.client import connect
+
+from devstack.testing import Stack
 
 pytestmark = pytest.mark.stack
 

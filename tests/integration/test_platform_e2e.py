@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from devstack.testing import Stack, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,12 +23,13 @@ from typing import Any
 
 import boto3
 import pytest
-from devstack.settings import free_port
-from devstack.testing import Stack, wait_for
 from kafka import KafkaProducer
-from shop.auth import tokens
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+
+from devstack.settings import free_port
+from devstack.testing import Stack, wait_for
+from shop.auth import tokens
 
 pytestmark = pytest.mark.stack
 

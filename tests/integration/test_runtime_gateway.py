@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
 from devstack.supervisor import PASSTHROUGH
 from devstack.testing import RuntimeHarness, Stack
 

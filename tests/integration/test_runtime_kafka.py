@@ -12,10 +12,11 @@ from typing import Any
 
 import boto3
 import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
 from devstack.bootstrap import ensure_topics
 from devstack.supervisor import PASSTHROUGH
 from devstack.testing import RuntimeHarness, Stack, wait_for
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 FIXTURE = Path(__file__).resolve().parents[1] / "runtime_fixture"
 PREFIX = "esm"

@@ -8,8 +8,9 @@ import uuid
 from typing import Any
 
 import pytest
-from devstack.testing import Stack, wait_for
 from kafka import KafkaProducer
+
+from devstack.testing import Stack, wait_for
 from shop.envelope import make_event, wire_value
 from shop.orders import service
 from shop.orders.models import CreateOrder

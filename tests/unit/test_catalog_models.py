@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from shop.catalog import domain
 from shop.catalog.models import ProductCreate, ProductListQuery, ProductUpdate
 from shop.catalog.paging import after, decode_cursor, encode_cursor

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from aws_lambda_powertools.utilities.data_classes import KafkaEvent
+
 from devstack.filtering import compile_filters, record_passes
 from devstack.kafka_events import Record, kafka_event
 

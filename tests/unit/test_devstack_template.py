@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from devstack.template import TemplateError, _rate_seconds, load_app
 
 ROOT = Path(__file__).resolve().parents[2]

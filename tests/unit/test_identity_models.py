@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from shop.errors import BadRequest
 from shop.http import validate
 from shop.identity.domain import is_valid_email, normalise_email, public_user
@@ -62,6 +63,7 @@ def test_public_user_hides_hash() -> None:
 def test_old_parameter_hashes_verify_and_need_rehash() -> None:
     """A hash made with argon2-cffi's default parameters still verifies and is flagged for upgrade."""
     from argon2 import PasswordHasher
+
     from shop.identity.passwords import needs_rehash
 
     old = PasswordHasher().hash("correct horse")

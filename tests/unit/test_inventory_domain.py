@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from shop.errors import Conflict
 from shop.inventory import domain
 from shop.inventory.domain import InsufficientStock, InvalidQuantity, Line, Stock

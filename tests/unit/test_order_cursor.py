@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from shop.errors import BadRequest
 from shop.orders.repository import decode_cursor, encode_cursor
 

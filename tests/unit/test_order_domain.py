@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from shop import envelope as ev
 from shop.errors import BadRequest, Conflict
 from shop.orders import domain

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from shop.errors import BadRequest
 from shop.http import validate
 from shop.orders.models import CancelOrder, CreateOrder, ListOrders, StatusChange

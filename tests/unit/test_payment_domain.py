@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from shop import envelope as ev
 from shop.payments import domain
 from shop.payments.provider import TransientProviderError, get_provider

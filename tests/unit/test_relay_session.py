@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from shop.auth import tokens
-from shop.errors import Unauthorized
 
 from realtime_relay.session import CLOSE_UNAUTHENTICATED, Close, Reply, Session, Subscribe, Unsubscribe
 from realtime_relay.settings import load_settings, parse_origins
+from shop.auth import tokens
+from shop.errors import Unauthorized
 
 SECRET = "unit-test-secret-0123456789abcdef0123"
 OTHER = "another-secret-0123456789abcdef-0123"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from pymongo.errors import DuplicateKeyError
+
 from shop.http import Request, api_handler
 from shop.store import _is_id_clash
 
