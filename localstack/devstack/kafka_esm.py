@@ -226,10 +226,13 @@ class KafkaPoller(threading.Thread):
                 log.warning("%s: topic %s was re-created (broker restarted empty?); re-reading it from the start",
                             self.name, tp.topic)
                 consumer.seek_to_beginning(*[p for p in self._assigned if p.topic == tp.topic])
+                self._assigned_at = 0.0  # its partition count may differ too: re-read it on the next loop
             if topic_id is not None:
                 self._topic_ids[tp.topic] = topic_id
             highwater = consumer.highwater(tp)
-            if highwater is not None and consumer.position(tp) > highwater:
+            # Never block here: a partition that no longer exists would never resolve its position.
+            position = consumer.position(tp, timeout_ms=100) if highwater is not None else None
+            if highwater is not None and position is not None and position > highwater:
                 log.warning("%s: %s-%d is behind our position (log truncated); re-reading it from the start",
                             self.name, tp.topic, tp.partition)
                 consumer.seek_to_beginning(tp)
