@@ -14,51 +14,26 @@ pytestmark = pytest.mark.stack
 ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
 
 
-def admin_token(stack: Stack) -> str:
-    """The admin's token; the login is retried when an overloaded stack times out."""
-    for _ in range(3):
-        try:
-            return stack.admin_token()
-        except (AssertionError, OSError):
-            continue
-    return stack.admin_token()
-
-
-def register(stack: Stack, prefix: str) -> str:
-    """A fresh customer's token; retried with a new email when an overloaded stack times out."""
-    for _ in range(3):
-        email = f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
-        try:
-            r = stack.http("POST", "/api/auth/register", timeout=60,
-                           json_body={"email": email, "password": "correct-horse-battery", "name": "Test User"})
-        except OSError:  # socket timeout: try again with another email
-            continue
-        if r.status == 201:
-            return str(r.json["token"])
-        assert r.status >= 500, r
-    raise AssertionError("could not register a customer: the stack keeps timing out")
-
-
 @pytest.fixture(scope="module")
 def alice(stack: Stack) -> str:
     """A customer who places orders in this module."""
-    return register(stack, "orders-alice")
+    return stack.customer_token("orders-alice")
 
 
 @pytest.fixture(scope="module")
 def bob(stack: Stack) -> str:
     """A second customer, for idempotency keys that clash across customers."""
-    return register(stack, "orders-bob")
+    return stack.customer_token("orders-bob")
 
 
 @pytest.fixture(scope="module")
 def carol(stack: Stack) -> str:
     """A customer who never orders: the stranger to everyone else's orders."""
-    return register(stack, "orders-carol")
+    return stack.customer_token("orders-carol")
 
 
 def new_product(stack: Stack, *, price_cents: int = 1250, stock: int = 10) -> str:
-    r = stack.http("POST", "/api/products", token=admin_token(stack), json_body={
+    r = stack.http("POST", "/api/products", token=stack.admin_token(), json_body={
         "name": "Order test mug", "description": "for order tests", "priceCents": price_cents, "currency": "USD",
         "sku": f"ORD-{uuid.uuid4().hex[:12]}", "stock": stock, "category": "test-orders",
     })
@@ -109,7 +84,7 @@ def test_create_rejections(stack: Stack, alice: str) -> None:
     """Admins 403, anonymous 401, bad bodies 400, unknown products 400, too little stock 409."""
     token = alice
     pid = new_product(stack, stock=2)
-    assert stack.http("POST", "/api/orders", token=admin_token(stack), json_body=order_body(pid)).status == 403
+    assert stack.http("POST", "/api/orders", token=stack.admin_token(), json_body=order_body(pid)).status == 403
     assert stack.http("POST", "/api/orders", json_body=order_body(pid)).status == 401
     for bad in (
         {"items": [], "shippingAddress": ADDRESS},
@@ -134,7 +109,7 @@ def test_visibility_and_listing(stack: Stack, alice: str, carol: str) -> None:
     orders = [place(stack, alice, order_body(pid, 1)) for _ in range(3)]
     oid = orders[0]["id"]
     assert stack.http("GET", f"/api/orders/{oid}", token=alice).json["id"] == oid
-    assert stack.http("GET", f"/api/orders/{oid}", token=admin_token(stack)).status == 200
+    assert stack.http("GET", f"/api/orders/{oid}", token=stack.admin_token()).status == 200
     assert stack.http("GET", f"/api/orders/{oid}", token=bob).status == 404
     assert stack.http("GET", f"/api/orders/{uuid.uuid4()}", token=alice).status == 404
     assert stack.http("GET", "/api/orders", token=bob).json == {"items": [], "nextCursor": None}
@@ -153,7 +128,7 @@ def test_visibility_and_listing(stack: Stack, alice: str, carol: str) -> None:
     assert all(stack.db()["orders"].find_one({"_id": oid})["buyerId"] == orders[0]["buyerId"] for oid in seen)
 
     stack.http("POST", f"/api/orders/{oid}/cancel", token=alice)
-    cancelled = stack.http("GET", "/api/orders?status=cancelled&limit=100", token=admin_token(stack)).json
+    cancelled = stack.http("GET", "/api/orders?status=cancelled&limit=100", token=stack.admin_token()).json
     assert oid in {o["id"] for o in cancelled["items"]}
     assert all(o["status"] == "cancelled" for o in cancelled["items"])
     assert stack.http("GET", "/api/orders?limit=500", token=alice).status == 400
@@ -163,7 +138,7 @@ def test_visibility_and_listing(stack: Stack, alice: str, carol: str) -> None:
 def test_state_machine_and_cancel(stack: Stack, alice: str, carol: str) -> None:
     """Only admins change status, illegal moves are 409; owners cancel once, strangers get 404."""
     bob = carol
-    admin = admin_token(stack)
+    admin = stack.admin_token()
     pid = new_product(stack)
     oid = place(stack, alice, order_body(pid))["id"]
     assert stack.http("PATCH", f"/api/orders/{oid}/status", token=alice, json_body={"status": "paid"}).status == 403
@@ -187,7 +162,7 @@ def test_admin_stats(stack: Stack, alice: str) -> None:
     """Admins get counts by status, revenue and the low-stock count; customers get 403."""
     token = alice
     new_product(stack, stock=1)  # at least one low-stock product
-    r = stack.http("GET", "/api/admin/stats", token=admin_token(stack))
+    r = stack.http("GET", "/api/admin/stats", token=stack.admin_token())
     assert r.status == 200
     stats = r.json
     assert set(stats["ordersByStatus"]) == {"pending", "paid", "processing", "shipped", "delivered", "cancelled"}

@@ -15,31 +15,6 @@ from devstack.testing import Stack
 pytestmark = pytest.mark.stack
 
 
-def admin_token(stack: Stack) -> str:
-    """The admin's token; the login is retried when an overloaded stack times out."""
-    for _ in range(3):
-        try:
-            return stack.admin_token()
-        except (AssertionError, OSError):
-            continue
-    return stack.admin_token()
-
-
-def register(stack: Stack, prefix: str) -> str:
-    """A fresh customer's token; retried with a new email when an overloaded stack times out."""
-    for _ in range(3):
-        email = f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
-        try:
-            r = stack.http("POST", "/api/auth/register", timeout=60,
-                           json_body={"email": email, "password": "correct-horse-battery", "name": "Test User"})
-        except OSError:  # socket timeout: try again with another email
-            continue
-        if r.status == 201:
-            return str(r.json["token"])
-        assert r.status >= 500, r
-    raise AssertionError("could not register a customer: the stack keeps timing out")
-
-
 ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
 
 
@@ -47,8 +22,8 @@ def test_owner_sees_order_created_and_paid(stack: Stack) -> None:
     """A subscribed customer gets order:created, then order:updated with status paid, for its own order."""
     if not stack.ws_url:
         pytest.skip("the stack runs without the realtime relay")
-    token = register(stack, "orders-rt")
-    r = stack.http("POST", "/api/products", token=admin_token(stack), json_body={
+    token = stack.customer_token("orders-rt")
+    r = stack.http("POST", "/api/products", token=stack.admin_token(), json_body={
         "name": "Realtime mug", "description": "ws", "priceCents": 700, "currency": "USD",
         "sku": f"RT-{uuid.uuid4().hex[:12]}", "stock": 3, "category": "test-realtime"})
     assert r.status == 201, r

@@ -22,39 +22,14 @@ ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "
 FLOW_TIMEOUT = 60.0  # generous: the whole team's tests share one 2-core stack
 
 
-def admin_token(stack: Stack) -> str:
-    """The admin's token; the login is retried when an overloaded stack times out."""
-    for _ in range(3):
-        try:
-            return stack.admin_token()
-        except (AssertionError, OSError):
-            continue
-    return stack.admin_token()
-
-
-def register(stack: Stack, prefix: str) -> str:
-    """A fresh customer's token; retried with a new email when an overloaded stack times out."""
-    for _ in range(3):
-        email = f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
-        try:
-            r = stack.http("POST", "/api/auth/register", timeout=60,
-                           json_body={"email": email, "password": "correct-horse-battery", "name": "Test User"})
-        except OSError:  # socket timeout: try again with another email
-            continue
-        if r.status == 201:
-            return str(r.json["token"])
-        assert r.status >= 500, r
-    raise AssertionError("could not register a customer: the stack keeps timing out")
-
-
 @pytest.fixture(scope="module")
 def buyers(stack: Stack) -> list[str]:
     """Two customers shared by this module's tests (each test uses its own products)."""
-    return [register(stack, "saga-a"), register(stack, "saga-b")]
+    return [stack.customer_token("saga-a"), stack.customer_token("saga-b")]
 
 
 def new_product(stack: Stack, *, stock: int, price_cents: int = 2000) -> str:
-    r = stack.http("POST", "/api/products", token=admin_token(stack), json_body={
+    r = stack.http("POST", "/api/products", token=stack.admin_token(), json_body={
         "name": "Saga widget", "description": "for saga tests", "priceCents": price_cents, "currency": "USD",
         "sku": f"SAGA-{uuid.uuid4().hex[:12]}", "stock": stock, "category": "test-saga",
     })
@@ -103,7 +78,7 @@ def published(stack: Stack, order_id: str) -> list[str]:
 
 
 def set_status(stack: Stack, order_id: str, status: str) -> dict[str, Any]:
-    r = stack.http("PATCH", f"/api/orders/{order_id}/status", token=admin_token(stack), json_body={"status": status})
+    r = stack.http("PATCH", f"/api/orders/{order_id}/status", token=stack.admin_token(), json_body={"status": status})
     assert r.status == 200, r
     return dict(r.json)
 
