@@ -291,3 +291,23 @@ class KafkaPoller(threading.Thread):
             self.destination.send(self.mapping, records, exc, attempts)
         except Exception:
             log.exception("%s: could not write to the on-failure destination", self.name)
+
+
+def start_pollers(mappings: list[KafkaMapping], runtime: LambdaRuntime, *, bootstrap: str, aws_endpoint_url: str,
+                  region: str) -> list[KafkaPoller]:
+    """Start one poller per enabled mapping, each with its on-failure destination."""
+    import boto3
+
+    def sqs() -> Any:
+        return boto3.client("sqs", endpoint_url=aws_endpoint_url, region_name=region)
+
+    pollers = []
+    for mapping in mappings:
+        if not mapping.enabled:
+            continue
+        dest = FailureDestination(mapping.on_failure, bootstrap=bootstrap, sqs_client_factory=sqs) \
+            if mapping.on_failure else None
+        poller = KafkaPoller(mapping, runtime, bootstrap=bootstrap, destination=dest)
+        poller.start()
+        pollers.append(poller)
+    return pollers

@@ -12,13 +12,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from devstack import bootstrap
 from devstack.apigateway import ApiGateway
-from devstack.kafka_esm import FailureDestination, KafkaPoller
+from devstack.kafka_esm import KafkaPoller, start_pollers
 from devstack.lambda_runtime import LambdaRuntime
 from devstack.procutil import die_with_parent
 from devstack.scheduler import Scheduler
@@ -118,10 +117,6 @@ class Stack:
     def function_env(self) -> dict[str, str]:
         env = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ}
         env.update(self.service_env())
-        # Explicit local overrides for every function: DEVSTACK_ENV_<NAME>=value.
-        for key, value in os.environ.items():
-            if key.startswith("DEVSTACK_ENV_"):
-                env[key.removeprefix("DEVSTACK_ENV_")] = value
         return env
 
     async def serve(self) -> None:
@@ -130,6 +125,7 @@ class Stack:
         loop = asyncio.get_running_loop()
         runtime = LambdaRuntime(self.app.functions, self.function_env(), hot_reload=s.hot_reload)
         self.runtime = runtime
+        # Explicit local overrides for every function (DEVSTACK_ENV_<NAME>=value) win over the template.
         overrides = {k.removeprefix("DEVSTACK_ENV_"): v for k, v in os.environ.items() if k.startswith("DEVSTACK_ENV_")}
         for pool in runtime.pools.values():
             pool.spec.environment.update(overrides)
@@ -144,19 +140,8 @@ class Stack:
             raise StackError(f"API Gateway: cannot listen on port {s.ports['api']}: {exc.strerror}. "
                              "Set DEVSTACK_API_PORT to use another port.") from exc
         self._step(f"✓ API Gateway :{s.ports['api']} ({len(self.app.routes)} routes)")
-        import boto3
-
-        def sqs() -> Any:
-            return boto3.client("sqs", endpoint_url=s.aws, region_name=s.region)
-
-        for mapping in self.app.kafka:
-            if not mapping.enabled:
-                continue
-            dest = FailureDestination(mapping.on_failure, bootstrap=s.kafka, sqs_client_factory=sqs) \
-                if mapping.on_failure else None
-            poller = KafkaPoller(mapping, runtime, bootstrap=s.kafka, destination=dest)
-            poller.start()
-            self.pollers.append(poller)
+        self.pollers = start_pollers(self.app.kafka, runtime, bootstrap=s.kafka, aws_endpoint_url=s.aws,
+                                     region=s.region)
         self._step(f"✓ Kafka event-source mappings ({len(self.pollers)})")
         if self.app.schedules:
             self.scheduler = Scheduler(self.app.schedules, runtime, interval_override=s.schedule_interval)

@@ -253,11 +253,10 @@ class RuntimeHarness:
             self._ready.set()
 
     async def _main(self) -> None:
-        import boto3
         from aiohttp import web
 
         from devstack.apigateway import ApiGateway
-        from devstack.kafka_esm import FailureDestination, KafkaPoller
+        from devstack.kafka_esm import start_pollers
         from devstack.lambda_runtime import LambdaRuntime
 
         self._loop = asyncio.get_running_loop()
@@ -269,15 +268,8 @@ class RuntimeHarness:
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", self.port).start()
 
-        def sqs() -> Any:
-            return boto3.client("sqs", endpoint_url=self.aws_endpoint_url, region_name=self.region)
-
-        for mapping in self.app.kafka:
-            dest = FailureDestination(mapping.on_failure, bootstrap=self.kafka_bootstrap, sqs_client_factory=sqs) \
-                if mapping.on_failure else None
-            poller = KafkaPoller(mapping, runtime, bootstrap=self.kafka_bootstrap, destination=dest)
-            poller.start()
-            self.pollers.append(poller)
+        self.pollers = start_pollers(self.app.kafka, runtime, bootstrap=self.kafka_bootstrap,
+                                     aws_endpoint_url=self.aws_endpoint_url, region=self.region)
         self._ready.set()
         try:
             await self._stop.wait()
