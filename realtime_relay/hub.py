@@ -1,15 +1,17 @@
 """Subscriptions and fan-out: Kafka records in, frames out to the right connections. No I/O.
 
-The hub is generic over the connection type; the I/O layer injects ``send(connections, frame)``.
-Everything runs on the event loop thread, so subscribing (replay + registration) is atomic with
-respect to live records: a client never misses or doubles an event between the two.
+The hub is generic over the connection type; the I/O layer injects ``send(batch)``, called once
+per batch of Kafka records with every ``(connections, frame)`` pair in order, so it can write all
+of a connection's frames at once. Everything runs on the event loop thread, so subscribing
+(replay + registration) is atomic with respect to live records: a client never misses or doubles
+an event between the two.
 """
 
 from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -18,6 +20,9 @@ from realtime_relay.mapping import ADMIN, INVENTORY, ORDERS, deliveries
 from realtime_relay.retention import Message, Replay, ReplayStatus, Retention
 
 C = TypeVar("C")
+
+#: One record read from Kafka: (topic, partition, offset, envelope or None when not a JSON object).
+Record = tuple[str, int, int, "dict[str, Any] | None"]
 
 
 def frame(event: str, event_id: str, data: dict[str, Any], cursor: str) -> bytes:
@@ -61,7 +66,7 @@ class Hub(Generic[C]):
 
     def __init__(
         self,
-        send: Callable[[Collection[C], bytes], None],
+        send: Callable[[Sequence[tuple[Collection[C], bytes]]], None],
         *,
         retention_per_partition: int = 2000,
         dedupe_ids: int = 100_000,
@@ -101,6 +106,18 @@ class Hub(Generic[C]):
 
     def ingest(self, topic: str, partition: int, offset: int, envelope: dict[str, Any] | None) -> None:
         """One record read from Kafka (``envelope`` None when its value was not a JSON object)."""
+        self.ingest_batch(((topic, partition, offset, envelope),))
+
+    def ingest_batch(self, records: Iterable[Record]) -> None:
+        """Records read from Kafka, in order; their frames go out in one ``send``."""
+        out: list[tuple[Collection[C], bytes]] = []
+        for topic, partition, offset, envelope in records:
+            self._ingest(topic, partition, offset, envelope, out)
+        if out:
+            self._send(out)
+
+    def _ingest(self, topic: str, partition: int, offset: int, envelope: dict[str, Any] | None,
+                out: list[tuple[Collection[C], bytes]]) -> None:
         log = self.retention.logs.get((topic, partition))
         if log is None or offset <= log.last:
             return
@@ -123,7 +140,7 @@ class Hub(Generic[C]):
         for channel, user_id, payload in messages:
             targets = self._targets(channel, user_id)
             if targets:
-                self._send(targets, payload)
+                out.append((targets, payload))
                 self.stats.deliveries += len(targets)
 
     def cursor(self) -> str:

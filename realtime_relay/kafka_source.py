@@ -1,18 +1,28 @@
 """Reads every partition of the relay's topics in a thread and hands records to the event loop.
 
-kafka-python with ``assign()`` of explicit partitions, no consumer group: every relay instance
-is a broadcaster that reads everything itself (a group join also takes minutes on the local
-broker). Start-up rebuilds the replay window from Kafka: each partition is read from
+confluent-kafka (librdkafka) with ``assign()`` of explicit partitions, no consumer group: every
+relay instance is a broadcaster that reads everything itself (a group join also takes minutes on
+the local broker). librdkafka fetches in its own C threads, outside the GIL: an idle relay costs
+about 2% of a core instead of about 19% with kafka-python polling at the same fetch wait, and the
+event loop is not held up by Python fetch parsing (see docs/RELAY.md, "Measured").
+
+Start-up rebuilds the replay window from Kafka: each partition is read from
 ``max(beginning, end - retention)``, and the source reports itself caught up once every
 partition's position reaches the high watermark of its fetch responses.
 
 Broker restarts: a broker that comes back empty recreates its topics with new topic ids and
-offsets from 0. The source watches each topic's id in the metadata (refreshed every
-``metadata_refresh_ms``) and, on a change, re-reads the topic from its beginning as a new epoch;
-the hub drops event ids it already delivered. A fetch high watermark below our position with an
-unchanged id (a truncated log) is handled the same way. Only topics listed by a full metadata
-request are ever assigned: a named metadata or fetch request for a missing topic makes the local
-broker create it.
+offsets from 0. The source reads each topic's id (``describe_topics``, every
+``metadata_refresh_ms``, and at once when a partition's offsets go out of range or backwards)
+and, on a change, re-reads the topic from its beginning as a new epoch; the hub drops event ids it
+already delivered. A high watermark below our position with an unchanged id (a truncated log) is
+handled the same way. Only topics listed by a full metadata request are ever assigned or
+described: a named request for a missing topic makes the local broker create it.
+
+Hand-over to the event loop: callbacks go through one ordered queue drained by a single loop
+callback, and consecutive record lists are merged. While the loop is busy fanning out, what the
+thread reads meanwhile waits in the queue and goes out as one bigger batch, which costs fewer
+writes per delivery (each client gets all its frames in one write): under load the relay batches
+more instead of falling further behind.
 """
 
 from __future__ import annotations
@@ -24,15 +34,23 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicCollection, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from realtime_relay.hub import Record
 
 log = logging.getLogger("realtime_relay.kafka")
 
-#: (topic, partition, offset, envelope or None)
-Record = tuple[str, int, int, "dict[str, Any] | None"]
 AssignFn = Callable[[str, object, dict[int, tuple[int, bool]]], None]  # topic, topic id, starts
 RecordsFn = Callable[[list[Record]], None]
 StatusFn = Callable[[bool, bool], None]
+Partition = tuple[str, int]
+
+#: librdkafka's "no offset known" (OFFSET_INVALID) for watermarks not fetched yet.
+_UNKNOWN = -1001
+#: Errors after which a topic may have been recreated or truncated: check its id now.
+_LOG_CHANGED = {KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE, KafkaError.UNKNOWN_TOPIC_OR_PART,
+                KafkaError.UNKNOWN_TOPIC_ID}
 
 
 def parse_value(value: bytes | None) -> dict[str, Any] | None:
@@ -73,11 +91,13 @@ class KafkaSource:
         self.metadata_refresh = metadata_refresh_ms / 1000
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="relay-kafka", daemon=True)
-        self._epochs: dict[str, Any] = {}
-        self._truncations = 0
-        self._next: dict[TopicPartition, int] = {}
+        self._epochs: dict[str, str] = {}
+        self._next: dict[Partition, int] = {}
         self._caught_up = False
         self._connected = False
+        self._queue: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        self._queue_lock = threading.Lock()
+        self._drain_scheduled = False
 
     def start(self) -> None:
         """Start consuming."""
@@ -88,142 +108,227 @@ class KafkaSource:
         self._stop.set()
         self._thread.join(timeout)
 
+    # --- hand-over to the loop thread ------------------------------------------------------------
+
+    def _post(self, fn: Callable[..., None], *args: Any) -> None:
+        """Queue a callback for the loop thread; one drain is scheduled at a time."""
+        with self._queue_lock:
+            self._queue.append((fn, args))
+            if self._drain_scheduled:
+                return
+            self._drain_scheduled = True
+        self._dispatch(self._drain)
+
+    def _drain(self) -> None:
+        """On the loop thread: run everything queued, in order, merging consecutive record lists."""
+        with self._queue_lock:
+            queue, self._queue = self._queue, []
+            self._drain_scheduled = False
+        records: list[Record] = []
+        for fn, args in queue:
+            if fn is self._on_records:
+                records.extend(args[0])
+                continue
+            if records:
+                self._on_records(records)
+                records = []
+            fn(*args)
+        if records:
+            self._on_records(records)
+
     def _status(self, connected: bool) -> None:
         if connected != self._connected:
             log.info("kafka %s", "connected" if connected else "unreachable")
         self._connected = connected
-        self._dispatch(self._on_status, connected, self._caught_up)
+        self._post(self._on_status, connected, self._caught_up)
+
+    # --- the consumer thread ---------------------------------------------------------------------
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.bootstrap_servers,
+            "client.id": "realtime-relay",
+            "group.id": "realtime-relay",  # required by librdkafka; never joined (assign) nor committed
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "error",  # a position past the log's end is reported, not skipped
+            "allow.auto.create.topics": False,
+            "fetch.wait.max.ms": self.fetch_max_wait_ms,
+            "fetch.min.bytes": 1,
+            "fetch.error.backoff.ms": 100,
+            "fetch.queue.backoff.ms": 20,
+            "queued.max.messages.kbytes": 16384,
+            "reconnect.backoff.ms": 100,
+            "reconnect.backoff.max.ms": 1000,
+            "socket.timeout.ms": 5000,
+            "topic.metadata.refresh.interval.ms": max(1000, int(self.metadata_refresh * 1000)),
+            "logger": logging.getLogger("realtime_relay.rdkafka"),
+            "log.connection.close": False,
+        }
 
     def _run(self) -> None:
         backoff = 0.2
         while not self._stop.is_set():
-            consumer: KafkaConsumer | None = None
+            consumer: Consumer | None = None
             try:
-                consumer = KafkaConsumer(
-                    bootstrap_servers=self.bootstrap_servers.split(","),
-                    group_id=None,
-                    enable_auto_commit=False,
-                    auto_offset_reset="earliest",
-                    allow_auto_create_topics=False,
-                    fetch_max_wait_ms=self.fetch_max_wait_ms,
-                    request_timeout_ms=5000,
-                    reconnect_backoff_ms=100,
-                    reconnect_backoff_max_ms=1000,
-                    metadata_max_age_ms=max(1000, int(self.metadata_refresh * 1000)),
-                    client_id="realtime-relay",
-                )
+                config = self._config()
+                consumer = Consumer(config)
+                admin = AdminClient({k: config[k] for k in (
+                    "bootstrap.servers", "client.id", "reconnect.backoff.ms", "reconnect.backoff.max.ms",
+                    "socket.timeout.ms", "logger", "log.connection.close")})
                 backoff = 0.2
-                self._consume(consumer)
+                self._consume(consumer, admin)
             except Exception as exc:  # the broker may be gone for a while: log, back off, retry
-                log.warning("kafka consumer failed: %s", exc.__class__.__name__, exc_info=log.isEnabledFor(10))
+                log.warning("kafka consumer failed: %s", exc, exc_info=log.isEnabledFor(10))
                 self._status(False)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
             finally:
                 if consumer is not None:
-                    consumer.close(autocommit=False)
+                    consumer.close()
 
-    def _consume(self, consumer: KafkaConsumer) -> None:
-        # The cluster metadata cache: read locally, so that no named metadata request is sent
-        # for a topic that does not exist (the local broker would auto-create it).
-        cluster = consumer._client.cluster
+    def _consume(self, consumer: Consumer, admin: AdminClient) -> None:
         last_refresh = 0.0
         if self._next:  # a new consumer after a failure: resume where the last one stopped
-            consumer.assign(list(self._next))
-            for tp, offset in self._next.items():
-                consumer.seek(tp, offset)
+            self._assign_all(consumer)
         while not self._stop.is_set():
             now = time.monotonic()
             if now - last_refresh >= self.metadata_refresh:
-                existing = consumer.topics()
-                self._reassign(consumer, cluster, existing)
-                self._status(True)
                 last_refresh = now
-            self._check_epochs(consumer, cluster)
-            batch = consumer.poll(timeout_ms=100, max_records=5000)
-            stale = self._check_epochs(consumer, cluster)
-            records: list[Record] = []
-            for tp, recs in batch.items():
-                if tp.topic in stale or not recs:
+                if not self._refresh(consumer, admin):
                     continue
-                for r in recs:
-                    records.append((tp.topic, tp.partition, r.offset, parse_value(r.value)))
-                self._next[tp] = recs[-1].offset + 1
-            if records:
-                self._dispatch(self._on_records, records)
-            self._check_truncation(consumer, cluster)
-            if not self._caught_up and self._next and all(
-                (hw := consumer.highwater(tp)) is not None and self._next[tp] >= hw for tp in self._next
-            ):
-                self._caught_up = True
-                log.info("caught up on %d partitions", len(self._next))
-                self._status(True)
-
-    def _reassign(self, consumer: KafkaConsumer, cluster: Any, existing: set[str]) -> None:
-        added: dict[str, list[TopicPartition]] = {}
-        for topic in self.topics:
-            if topic not in existing:
+            first = consumer.poll(0.1)
+            if first is None:
+                self._check_caught_up(consumer)
                 continue
-            parts = cluster.partitions_for_topic(topic) or set()
-            new = [TopicPartition(topic, p) for p in sorted(parts) if TopicPartition(topic, p) not in self._next]
-            if new:
-                added[topic] = new
-        if not added:
+            records: list[Record] = []
+            suspect: set[str] = set()
+            for msg in (first, *consumer.consume(4999, 0)):
+                self._take(msg, records, suspect)
+            if records:
+                self._post(self._on_records, records)
+            suspect |= self._truncated(consumer)
+            if suspect:
+                self._recheck(consumer, admin, suspect)
+            self._check_caught_up(consumer)
+
+    def _take(self, msg: Message, records: list[Record], suspect: set[str]) -> None:
+        """Add one polled message to ``records``, or note the topic whose log looks changed."""
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        error = msg.error()
+        if error is not None:
+            if topic and error.code() in _LOG_CHANGED:
+                suspect.add(topic)
+            elif error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+                self._status(False)
+            else:
+                log.warning("kafka: %s", error)
             return
-        fresh = [tp for tps in added.values() for tp in tps]
-        consumer.assign(list(self._next) + fresh)
-        for tp, offset in self._next.items():
-            consumer.seek(tp, offset)
-        begin = consumer.beginning_offsets(fresh)
-        # The local broker's ListOffsets(latest) can be below the true end (it answers with the
-        # last batch's base offset + 1), so `end - retention` only ever errs towards reading more.
-        end = consumer.end_offsets(fresh)
-        for topic, tps in added.items():
-            topic_id = cluster.topic_id(topic)
+        if topic is None or partition is None or offset is None:
+            return
+        expected = self._next.get((topic, partition))
+        if expected is None:
+            return  # a partition that was unassigned meanwhile
+        if offset < expected:
+            suspect.add(topic)  # the log went backwards: recreated
+            return
+        records.append((topic, partition, offset, parse_value(msg.value())))
+        self._next[(topic, partition)] = offset + 1
+
+    def _refresh(self, consumer: Consumer, admin: AdminClient) -> bool:
+        """List the topics (full metadata); follow new partitions, new topic ids and vanished topics."""
+        try:
+            metadata = admin.list_topics(timeout=5)
+        except KafkaException as exc:
+            log.debug("metadata request failed: %s", exc)
+            self._status(False)
+            self._stop.wait(0.2)
+            return False
+        listed = {name: sorted(t.partitions) for name, t in metadata.topics.items()
+                  if name in self.topics and t.error is None and t.partitions}
+        gone = [key for key in self._next if key[0] not in listed or key[1] not in listed[key[0]]]
+        if gone:  # the broker lost them: stop fetching (a fetch would make it create them again)
+            log.warning("kafka no longer lists %s", sorted({f"{t}-{p}" for t, p in gone}))
+            for key in gone:
+                del self._next[key]
+            self._assign_all(consumer)
+        ids = self._topic_ids(admin, sorted(listed))
+        for topic, topic_id in ids.items():
             known = self._epochs.get(topic)
             if known is not None and known != topic_id:
-                continue  # handled as an epoch change by _check_epochs
-            self._epochs[topic] = topic_id
-            starts: dict[int, tuple[int, bool]] = {}
-            for tp in tps:
-                b = begin.get(tp) or 0
-                start = max(b, (end.get(tp) or 0) - self.retention)
-                consumer.seek(tp, start)
-                self._next[tp] = start
-                starts[tp.partition] = (start, start <= b)
-            log.info("reading %s partitions %s (epoch %s)", topic, sorted(starts), topic_id)
-            self._dispatch(self._on_assign, topic, topic_id, starts)
+                self._restart_topic(consumer, topic, topic_id, listed[topic])
+            elif known is None or any((topic, p) not in self._next for p in listed[topic]):
+                self._add_partitions(consumer, topic, topic_id, listed[topic])
+        self._status(True)
+        return True
 
-    def _check_epochs(self, consumer: KafkaConsumer, cluster: Any) -> set[str]:
-        """Topics whose id changed (recreated): re-read from the beginning as a new epoch."""
-        changed: set[str] = set()
-        for topic, known in list(self._epochs.items()):
-            current = cluster.topic_id(topic)
-            if current is not None and current != known:
-                changed.add(topic)
-                self._restart_topic(consumer, cluster, topic, current)
-        return changed
+    def _recheck(self, consumer: Consumer, admin: AdminClient, topics: set[str]) -> None:
+        """Topics whose log looked changed: a new id is a new epoch, else the log was truncated."""
+        ids = self._topic_ids(admin, sorted(topics))
+        for topic in sorted(topics):
+            mine = sorted(p for t, p in self._next if t == topic)
+            if topic not in ids or not mine:
+                continue  # gone from the broker: the next refresh unassigns it
+            self._restart_topic(consumer, topic, ids[topic], mine)
 
-    def _restart_topic(self, consumer: KafkaConsumer, cluster: Any, topic: str, epoch: object) -> None:
-        log.warning("topic %s has a new epoch %s: reading it again from the beginning", topic, epoch)
-        self._epochs[topic] = epoch
-        parts = cluster.partitions_for_topic(topic) or {tp.partition for tp in self._next if tp.topic == topic}
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        for tp in [tp for tp in self._next if tp.topic == topic]:
-            del self._next[tp]
-        for tp in tps:
-            self._next[tp] = 0
-        consumer.assign(list(self._next))
-        for tp, offset in self._next.items():
-            consumer.seek(tp, offset)
-        self._dispatch(self._on_assign, topic, epoch, {tp.partition: (0, True) for tp in tps})
+    def _topic_ids(self, admin: AdminClient, topics: Sequence[str]) -> dict[str, str]:
+        """Each topic's id, for topics the broker lists (never ask for a missing one)."""
+        if not topics:
+            return {}
+        ids: dict[str, str] = {}
+        for topic, future in admin.describe_topics(TopicCollection(list(topics)), request_timeout=5).items():
+            try:
+                ids[topic] = str(future.result(timeout=5).topic_id)
+            except KafkaException as exc:
+                log.debug("describe %s failed: %s", topic, exc)
+        return ids
 
-    def _check_truncation(self, consumer: KafkaConsumer, cluster: Any) -> None:
-        """A high watermark below our position: the topic was recreated, or its log truncated."""
-        for tp, offset in list(self._next.items()):
-            hw = consumer.highwater(tp)
-            if hw is not None and hw < offset:
-                consumer.topics()
-                if tp.topic not in self._check_epochs(consumer, cluster):
-                    self._restart_topic(consumer, cluster, tp.topic, self._epochs.get(tp.topic))
+    def _add_partitions(self, consumer: Consumer, topic: str, topic_id: str, partitions: list[int]) -> None:
+        """Start reading a topic's partitions not read yet, from ``end - retention``."""
+        self._epochs[topic] = topic_id
+        starts: dict[int, tuple[int, bool]] = {}
+        for p in partitions:
+            if (topic, p) in self._next:
+                continue
+            # The local broker's ListOffsets(latest) can be below the true end (it answers with the
+            # last batch's base offset + 1), so `end - retention` only ever errs towards reading more.
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)
+            start = max(low, high - self.retention)
+            self._next[(topic, p)] = start
+            starts[p] = (start, start <= low)
+        log.info("reading %s partitions %s (epoch %s)", topic, sorted(starts), topic_id)
+        self._post(self._on_assign, topic, topic_id, starts)
+        self._assign_all(consumer)
+
+    def _restart_topic(self, consumer: Consumer, topic: str, topic_id: str, partitions: list[int]) -> None:
+        log.warning("topic %s has a new epoch %s: reading it again from the beginning", topic, topic_id)
+        self._epochs[topic] = topic_id
+        for key in [key for key in self._next if key[0] == topic]:
+            del self._next[key]
+        for p in partitions:
+            self._next[(topic, p)] = 0
+        self._assign_all(consumer)
+        self._post(self._on_assign, topic, topic_id, {p: (0, True) for p in partitions})
+
+    def _assign_all(self, consumer: Consumer) -> None:
+        consumer.assign([TopicPartition(t, p, offset) for (t, p), offset in self._next.items()])
+
+    def _truncated(self, consumer: Consumer) -> set[str]:
+        """Topics with a high watermark below our position: recreated, or the log truncated."""
+        out: set[str] = set()
+        for (topic, partition), offset in self._next.items():
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            if high != _UNKNOWN and high < offset:
+                out.add(topic)
+        return out
+
+    def _check_caught_up(self, consumer: Consumer) -> None:
+        if self._caught_up or not self._next:
+            return
+        for (topic, partition), offset in self._next.items():
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            if high == _UNKNOWN or offset < high:
                 return
+        self._caught_up = True
+        log.info("caught up on %d partitions", len(self._next))
+        self._status(True)

@@ -12,7 +12,7 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Sequence
 from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -23,8 +23,8 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from realtime_relay.cursor import epoch_of
-from realtime_relay.hub import Hub
-from realtime_relay.kafka_source import KafkaSource, Record
+from realtime_relay.hub import Hub, Record
+from realtime_relay.kafka_source import KafkaSource
 from realtime_relay.mapping import TOPICS
 from realtime_relay.retention import ReplayStatus
 from realtime_relay.session import CLOSE_SLOW, CLOSE_UNAUTHENTICATED, Close, Reply, Session, Subscribe, Unsubscribe
@@ -89,9 +89,7 @@ class Relay:
 
     def on_records(self, records: list[Record]) -> None:
         """A batch of records, in partition order."""
-        ingest = self.hub.ingest
-        for topic, partition, offset, envelope in records:
-            ingest(topic, partition, offset, envelope)
+        self.hub.ingest_batch(records)
 
     def on_status(self, connected: bool, caught_up: bool) -> None:
         """The Kafka source's health."""
@@ -143,18 +141,34 @@ class Relay:
 
     # --- fan-out ------------------------------------------------------------------------------
 
-    def _send(self, conns: Collection[ServerConnection], payload: bytes) -> None:
-        """Write one frame to every connection; evict those whose unsent bytes exceed the limit.
+    def _send(self, batch: Sequence[tuple[Collection[ServerConnection], bytes]]) -> None:
+        """Write a batch of frames, each to its connections; evict those whose unsent bytes exceed the limit.
 
-        Like websockets' ``broadcast()`` (no backpressure), but the frame is serialized once for
-        everyone — a server's text frame is the same bytes on every connection when compression
-        is off — and the per-client bound is checked in the same pass. Never awaits, so no client
-        can slow the others.
+        Like websockets' ``broadcast()`` (no backpressure), but each frame is serialized once for
+        everyone (a server's text frame is the same bytes on every connection when compression is
+        off), every connection gets all of its frames of the batch in one write (one system call
+        instead of one per frame), and the per-client bound is checked in the same pass. Never
+        awaits, so no client can slow the others.
         """
+        first = batch[0][0]
+        writes: Iterable[tuple[ServerConnection, bytes]]
+        if all(targets is first for targets, _ in batch):  # one audience (a burst of inventory events)
+            data = b"".join([text_frame(payload) for _, payload in batch])
+            writes = ((conn, data) for conn in first)
+        else:
+            parts: dict[ServerConnection, list[bytes]] = {}
+            for targets, payload in batch:
+                data = text_frame(payload)
+                for conn in targets:
+                    mine = parts.get(conn)
+                    if mine is None:
+                        parts[conn] = [data]
+                    else:
+                        mine.append(data)
+            writes = ((conn, b"".join(frames)) for conn, frames in parts.items())
         limit = self.settings.client_queue_bytes
-        data = text_frame(payload)
         slow: list[ServerConnection] = []
-        for conn in conns:
+        for conn, data in writes:
             transport = conn.transport
             if transport.get_write_buffer_size() > limit:
                 slow.append(conn)

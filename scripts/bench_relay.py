@@ -260,6 +260,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_by_role(relay_pid: int, services: Services, workers: list[int]) -> dict[str, float]:
+    """CPU seconds so far of each part of the benchmark: who competes with the relay for the 2 cores."""
+    broker = [svc.proc.pid for svc in services.owned if svc.name.startswith("Kafka") and svc.proc is not None]
+    t = os.times()
+    return {"relay": cpu_seconds(relay_pid), "broker": sum(cpu_seconds(p) for p in broker),
+            "clients": sum(cpu_seconds(p) for p in workers), "producer": t.user + t.system}
+
+
+def cpu_shares(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
+    return ", ".join(f"{k} {(after[k] - before[k]) / seconds:.0%}" for k in after)
+
+
 def load_average() -> str:
     with open("/proc/loadavg") as fh:
         return " ".join(fh.read().split()[:3])
@@ -388,6 +400,8 @@ def main() -> None:
         # 3. sustained throughput
         d0 = relay_metrics(port)["deliveries"]
         c0 = cpu_seconds(relay.pid)
+        worker_pids = [p.pid for p, _ in workers if p.pid is not None]
+        roles0 = cpu_by_role(relay.pid, services, worker_pids)
         t_start = time.time()
         n = 0
         while time.time() - t_start < args.seconds:
@@ -412,6 +426,7 @@ def main() -> None:
         drain_seconds = (max(lats) / 1000 if lats else 0) + publish_seconds
         d1 = relay_metrics(port)["deliveries"]
         cpu = cpu_seconds(relay.pid) - c0
+        roles = cpu_shares(roles0, cpu_by_role(relay.pid, services, worker_pids), time.time() - t_start)
         print(f"throughput: {n} events x {args.fanout} subscribers published over {publish_seconds:.1f}s "
               f"(offered {expected / publish_seconds:,.0f} deliveries/s); relay pushed {d1 - d0}, clients "
               f"received {received} by {drain_seconds:.1f}s = {received / max(drain_seconds, 1e-9):,.0f} "
@@ -419,6 +434,7 @@ def main() -> None:
               f"max {max(lats) if lats else float('nan'):.1f} ms")
         print(f"relay CPU: {cpu * 1e6 / max(1, d1 - d0):.1f} us per delivery; it got {cpu / drain_seconds:.0%} "
               f"of one core on average (load average {load_average()})")
+        print(f"CPU while publishing and draining (share of one core): {roles}")
 
         # 4. light-load latency: one owner, a few events per second
         for n in range(args.light_events):

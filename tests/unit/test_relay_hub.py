@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import pytest
@@ -28,9 +28,10 @@ class Conn:
         return [f["event"] for f in self.frames]
 
 
-def send(conns: Collection[Conn], payload: bytes) -> None:
-    for c in conns:
-        c.frames.append(json.loads(payload))
+def send(batch: Sequence[tuple[Collection[Conn], bytes]]) -> None:
+    for conns, payload in batch:
+        for c in conns:
+            c.frames.append(json.loads(payload))
 
 
 def make_hub(retention: int = 100, partitions: int = 2) -> Hub[Conn]:
