@@ -25,6 +25,31 @@ C = TypeVar("C")
 Record = tuple[str, int, int, "dict[str, Any] | None"]
 
 
+def per_connection(batch: Sequence[tuple[Collection[C], bytes]],
+                   encode: Callable[[bytes], bytes]) -> Iterable[tuple[C, bytes]]:
+    """What to write to each connection for a batch: all of its frames, in order, as one buffer.
+
+    ``batch`` holds ``(connections, payload)`` pairs in delivery order; ``encode`` turns a payload
+    into its wire frame (once per payload, shared by every connection). When every pair has the
+    same audience (one set object, e.g. a burst of inventory events), the joined buffer is built
+    once for all of them.
+    """
+    first = batch[0][0]
+    if all(targets is first for targets, _ in batch):
+        data = b"".join([encode(payload) for _, payload in batch])
+        return ((conn, data) for conn in first)
+    parts: dict[C, list[bytes]] = {}
+    for targets, payload in batch:
+        data = encode(payload)
+        for conn in targets:
+            mine = parts.get(conn)
+            if mine is None:
+                parts[conn] = [data]
+            else:
+                mine.append(data)
+    return ((conn, b"".join(frames)) for conn, frames in parts.items())
+
+
 def frame(event: str, event_id: str, data: dict[str, Any], cursor: str) -> bytes:
     """The server → client event frame of the contract."""
     body = {"type": "event", "event": event, "data": data, "id": event_id, "cursor": cursor}

@@ -12,7 +12,7 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -23,9 +23,10 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from realtime_relay.cursor import epoch_of
-from realtime_relay.hub import Hub, Record
+from realtime_relay.hub import Hub, Record, per_connection
 from realtime_relay.kafka_source import KafkaSource
 from realtime_relay.mapping import TOPICS
+from realtime_relay.monitor import LoopMonitor, freeze_startup_heap
 from realtime_relay.retention import ReplayStatus
 from realtime_relay.session import CLOSE_SLOW, CLOSE_UNAUTHENTICATED, Close, Reply, Session, Subscribe, Unsubscribe
 from realtime_relay.settings import RelaySettings
@@ -75,6 +76,8 @@ class Relay:
         self.keepalive_timeouts = 0
         self._pongs: dict[ServerConnection, asyncio.Future[float]] = {}
         self.started = time.time()
+        self.monitor = LoopMonitor()
+        self._heap_frozen = False
 
     @property
     def ready(self) -> bool:
@@ -95,6 +98,13 @@ class Relay:
         """The Kafka source's health."""
         self.kafka_connected = connected
         self.caught_up = self.caught_up or caught_up
+        self._on_ready()
+
+    def _on_ready(self) -> None:
+        """The first time the relay is ready, freeze its start-up heap (see :mod:`monitor`)."""
+        if self.ready and not self._heap_frozen:
+            self._heap_frozen = True
+            freeze_startup_heap()
 
     async def load_secret(self) -> None:
         """Fetch the JWT signing key from Secrets Manager, retrying until it is there."""
@@ -104,6 +114,7 @@ class Relay:
                 await asyncio.to_thread(tokens.signing_key)
                 self.secret_loaded = True
                 log.info("signing key loaded")
+                self._on_ready()
             except Exception as exc:  # moto or Secrets Manager not up yet
                 log.warning("signing key not available yet: %s", exc.__class__.__name__)
                 await asyncio.sleep(delay)
@@ -150,22 +161,7 @@ class Relay:
         instead of one per frame), and the per-client bound is checked in the same pass. Never
         awaits, so no client can slow the others.
         """
-        first = batch[0][0]
-        writes: Iterable[tuple[ServerConnection, bytes]]
-        if all(targets is first for targets, _ in batch):  # one audience (a burst of inventory events)
-            data = b"".join([text_frame(payload) for _, payload in batch])
-            writes = ((conn, data) for conn in first)
-        else:
-            parts: dict[ServerConnection, list[bytes]] = {}
-            for targets, payload in batch:
-                data = text_frame(payload)
-                for conn in targets:
-                    mine = parts.get(conn)
-                    if mine is None:
-                        parts[conn] = [data]
-                    else:
-                        mine.append(data)
-            writes = ((conn, b"".join(frames)) for conn, frames in parts.items())
+        writes = per_connection(batch, text_frame)
         limit = self.settings.client_queue_bytes
         slow: list[ServerConnection] = []
         for conn, data in writes:
@@ -234,6 +230,7 @@ class Relay:
             "authFailures": self.auth_failures, "keepaliveTimeouts": self.keepalive_timeouts,
             "cursor": self.hub.cursor(),
             **memory_kib(),
+            **self.monitor.snapshot(),
         }
 
     # --- one connection -----------------------------------------------------------------------
@@ -329,6 +326,8 @@ async def run(settings: RelaySettings) -> None:
     relay = Relay(settings)
     secret_task = loop.create_task(relay.load_secret())
     keepalive_task = loop.create_task(relay.keepalive()) if settings.ping_interval > 0 else None
+    relay.monitor.install()
+    monitor_task = loop.create_task(relay.monitor.run())
     source = KafkaSource(
         settings.kafka_bootstrap_servers,
         TOPICS,
@@ -365,6 +364,8 @@ async def run(settings: RelaySettings) -> None:
         log.info("relay %s listening on %s:%d", settings.instance_id, settings.host, settings.port)
         await stop.wait()
     secret_task.cancel()
+    monitor_task.cancel()
+    relay.monitor.uninstall()
     if keepalive_task is not None:
         keepalive_task.cancel()
     source.stop()

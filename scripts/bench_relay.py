@@ -375,6 +375,8 @@ def main() -> None:
         ask("take")
 
         # 2. fan-out of single events
+        phases: dict[str, tuple[float, float]] = {}
+        phase_start = time.time()
         c0 = cpu_seconds(relay.pid)
         d0 = relay_metrics(port)["deliveries"]
         for n in range(args.fanout_events):
@@ -383,6 +385,7 @@ def main() -> None:
             time.sleep(0.3)
         time.sleep(2)
         samples = [s for batch in ask("take") for s in batch]
+        phases["fan-out"] = (phase_start, time.time())
         fan_cpu = cpu_seconds(relay.pid) - c0
         fan_deliveries = relay_metrics(port)["deliveries"] - d0
         per_event: dict[str, list[float]] = {}
@@ -424,6 +427,7 @@ def main() -> None:
             if received != last_received:
                 last_change, last_received = time.time(), received
         drain_seconds = (max(lats) / 1000 if lats else 0) + publish_seconds
+        phases["throughput"] = (t_start, t_start + drain_seconds)
         d1 = relay_metrics(port)["deliveries"]
         cpu = cpu_seconds(relay.pid) - c0
         roles = cpu_shares(roles0, cpu_by_role(relay.pid, services, worker_pids), time.time() - t_start)
@@ -437,18 +441,29 @@ def main() -> None:
         print(f"CPU while publishing and draining (share of one core): {roles}")
 
         # 4. light-load latency: one owner, a few events per second
+        phase_start = time.time()
         for n in range(args.light_events):
             publish("order.created", f"l{n}", {"orderId": f"o{n}", "buyerId": light_user}, light_user)
             producer.flush()
             time.sleep(0.05)
         time.sleep(2)
         lats = [lat * 1000 for label, lat in (s for batch in ask("take") for s in batch) if label.startswith("l")]
+        phases["light load"] = (phase_start, time.time())
         print(f"light load: {len(lats)} events Kafka record -> client: p50 {pct(lats, 50):.1f} ms, "
               f"p99 {pct(lats, 99):.1f} ms, max {max(lats) if lats else float('nan'):.1f} ms")
         mem = relay_status(relay.pid)
         print(f"load average now {load_average()} on {os.cpu_count()} CPUs")
+        final = relay_metrics(port)
         print(f"relay peak RSS (VmHWM): {mem['VmHWM'] / 1024:.1f} MiB; now {mem['VmRSS'] / 1024:.1f} MiB; "
-              f"evictions {relay_metrics(port)['evictions']}")
+              f"evictions {final['evictions']}")
+        lag, gcs = final["loopLagMs"], final["gc"]
+        print(f"relay event loop lag: max {lag['max']} ms over the run (last minute p99 {lag['p99Recent']} ms); "
+              f"GC collections per generation {gcs['collections']}, longest pause per generation "
+              f"{gcs['pauseMaxMs']} ms, {gcs['frozen']} objects frozen at start-up")
+        for name, (start, end) in phases.items():
+            full = [ms for at, ms in gcs["fullCollections"] if start <= at <= end]
+            print(f"  full (generation 2) collections during the {name} phase: {len(full)}"
+                  + (f", pauses {full} ms" if full else ""))
         producer.close()
         ask("stop")
     finally:

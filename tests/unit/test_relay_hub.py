@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from realtime_relay.cursor import epoch_of
-from realtime_relay.hub import Hub
+from realtime_relay.hub import Hub, per_connection
 from realtime_relay.retention import ReplayStatus
 
 
@@ -221,3 +221,47 @@ def test_shared_text_frame_matches_websockets_serialization(size: int) -> None:
 
     payload = b"a" * size
     assert text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+
+
+def test_per_connection_joins_each_clients_frames_in_order() -> None:
+    """Mixed audiences: every connection gets exactly its frames, in batch order, in one buffer."""
+    a, b, c = Conn("a"), Conn("b"), Conn("c")
+    inventory, admins, owner = {a, b}, {b, c}, {a}
+    batch = [(inventory, b"i1"), (admins, b"x1"), (owner, b"o1"), (inventory, b"i2")]
+    writes = dict(per_connection(batch, lambda p: b"<" + p + b">"))
+    assert writes == {a: b"<i1><o1><i2>", b: b"<i1><x1><i2>", c: b"<x1>"}
+
+
+def test_per_connection_one_audience_shares_one_buffer() -> None:
+    """A burst for one audience is encoded and joined once, and every connection gets that buffer."""
+    conns = {Conn(str(i)) for i in range(5)}
+    encoded: list[bytes] = []
+
+    def encode(payload: bytes) -> bytes:
+        encoded.append(payload)
+        return payload + b";"
+
+    writes = list(per_connection([(conns, b"e1"), (conns, b"e2")], encode))
+    assert encoded == [b"e1", b"e2"]
+    assert {conn for conn, _ in writes} == conns
+    assert {id(data) for _, data in writes} == {id(writes[0][1])} and writes[0][1] == b"e1;e2;"
+
+
+def test_a_batch_of_records_is_sent_once_in_order() -> None:
+    """ingest_batch hands every frame of the batch to one send call, in record order."""
+    calls: list[list[tuple[Collection[Conn], bytes]]] = []
+    hub: Hub[Conn] = Hub(lambda batch: calls.append(list(batch)), retention_per_partition=10)
+    hub.assign("order.created", epoch_of("o"), {0: (0, True)})
+    hub.assign("inventory.updated", epoch_of("i"), {0: (0, True)})
+    a = Conn("a")
+    hub.subscribe(a, "orders", "A")
+    hub.subscribe(a, "inventory", "A")
+    stock = {"productId": "p", "sku": "S", "stock": 50, "reserved": 0, "available": 50}
+    hub.ingest_batch([
+        ("order.created", 0, 0, {"id": "e1", "type": "order.created", "data": {"buyerId": "A"}}),
+        ("inventory.updated", 0, 0, {"id": "e2", "type": "inventory.updated", "data": stock}),
+        ("order.created", 0, 1, {"id": "e3", "type": "order.created", "data": {"buyerId": "B"}}),
+    ])
+    assert len(calls) == 1
+    assert [json.loads(payload)["id"] for _, payload in calls[0]] == ["e1", "e2"]
+    assert hub.stats.deliveries == 2
