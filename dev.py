@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 SAM_VENV = ROOT / ".venv-sam"
 REQUIREMENT_FILES = ("requirements.txt", "requirements-dev.txt", "layers/shared/python/requirements.txt",
-                     "pyproject.toml")
+                     "realtime_relay/requirements.txt", "pyproject.toml")
 SAM_CLI = "aws-sam-cli==1.170.0"
 
 

@@ -257,7 +257,10 @@ def test_health_readiness_and_metrics(relay: RelayProcess) -> None:
     status, body = relay.get("/readyz")
     assert status == 200 and body["ready"] and body["secretLoaded"] and body["kafkaConnected"]
     assert relay.get("/nope")[0] == 404
-    assert relay.metrics()["peak_rss_kib"] > 0
+    metrics = relay.metrics()
+    assert metrics["peak_rss_kib"] > 0
+    assert metrics["gc"]["frozen"] > 0, "the start-up heap is frozen once the relay is ready"
+    assert metrics["loopLagMs"]["max"] >= 0 and len(metrics["gc"]["collections"]) == 3
 
 
 def test_unauthenticated_socket_is_closed_with_4401_after_5s(relay: RelayProcess) -> None:
