@@ -8,7 +8,9 @@ then measures and prints:
    per connection (RSS growth / N, from /proc);
 2. one inventory event fanned out to F subscribers: time until every copy arrived;
 3. sustained deliveries per second at a publish rate R to the same F subscribers;
-4. Kafka record → client latency (p50/p99) at light load (one subscriber, a few events/s);
+4. Kafka record → client latency (p50/p99) at light load (one subscriber, a few events/s), and the
+   same records' latency to a bare consumer in the benchmark process (the baseline: broker, fetch
+   wait and client library without the relay);
 5. the relay's peak RSS (VmHWM).
 
 Figures only; nothing is asserted. Example: ``python scripts/bench_relay.py --connections 10000``.
@@ -239,6 +241,39 @@ class Services:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+class BareConsumer:
+    """A confluent-kafka consumer (the relay's library, same fetch wait) timing records by sentAt."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        import threading
+
+        from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+
+        self.latencies: list[float] = []
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-bare", "enable.auto.commit": False,
+                                  "fetch.wait.max.ms": 10, "fetch.queue.backoff.ms": 20})
+        parts = self.consumer.list_topics(topic, timeout=5).topics[topic].partitions
+        self.consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in parts])
+        self.consumer.poll(1.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            msg = self.consumer.poll(0.1)
+            if msg is None or msg.error() is not None:
+                continue
+            now = time.time()
+            self.latencies.append((now - json.loads(msg.value() or b"{}")["data"]["sentAt"]) * 1000)
+
+    def stop(self) -> list[float]:
+        self._stop.set()
+        self._thread.join(5)
+        self.consumer.close()
+        return self.latencies
+
+
 def relay_metrics(port: int) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as resp:
         return dict(json.loads(resp.read()))
@@ -440,7 +475,9 @@ def main() -> None:
               f"of one core on average (load average {load_average()})")
         print(f"CPU while publishing and draining (share of one core): {roles}")
 
-        # 4. light-load latency: one owner, a few events per second
+        # 4. light-load latency: one owner, a few events per second. Baseline: a bare consumer in
+        # this process (same client library and fetch wait as the relay) reading the same records.
+        bare = BareConsumer(services.kafka, "order.created")
         phase_start = time.time()
         for n in range(args.light_events):
             publish("order.created", f"l{n}", {"orderId": f"o{n}", "buyerId": light_user}, light_user)
@@ -449,8 +486,13 @@ def main() -> None:
         time.sleep(2)
         lats = [lat * 1000 for label, lat in (s for batch in ask("take") for s in batch) if label.startswith("l")]
         phases["light load"] = (phase_start, time.time())
+        base = bare.stop()
         print(f"light load: {len(lats)} events Kafka record -> client: p50 {pct(lats, 50):.1f} ms, "
               f"p99 {pct(lats, 99):.1f} ms, max {max(lats) if lats else float('nan'):.1f} ms")
+        print(f"  baseline, the same {len(base)} records -> a bare consumer in this process: "
+              f"p50 {pct(base, 50):.1f} ms, "
+              f"p99 {pct(base, 99):.1f} ms; relay / bare: p50 x{pct(lats, 50) / pct(base, 50):.2f}, "
+              f"p99 x{pct(lats, 99) / pct(base, 99):.2f}")
         mem = relay_status(relay.pid)
         print(f"load average now {load_average()} on {os.cpu_count()} CPUs")
         final = relay_metrics(port)
