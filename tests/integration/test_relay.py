@@ -174,7 +174,7 @@ class Client:
         target = f"{url}?token={token}" if query_token and token else url
         kwargs.setdefault("max_queue", None)
         kwargs.setdefault("ping_interval", None)  # the relay does the keepalive
-        self.ws: ClientConnection = connect(target, open_timeout=10, **kwargs)
+        self.ws: ClientConnection = connect(target, open_timeout=10, legacy=True, **kwargs)
         self.seen: list[dict[str, Any]] = []
         if token and not query_token:
             self.send({"type": "auth", "token": token})
