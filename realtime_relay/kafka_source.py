@@ -12,7 +12,7 @@ partition's position reaches the high watermark of its fetch responses.
 
 Broker restarts: a broker that comes back empty recreates its topics with new topic ids and
 offsets from 0. The source reads each topic's id (``describe_topics``, every
-``metadata_refresh_ms``, and at once when a partition's offsets go out of range or backwards)
+``metadata_refresh_ms``, and at once when a partition reports its offset out of range)
 and, on a change, re-reads the topic from its beginning as a new epoch; the hub drops event ids it
 already delivered. A high watermark below our position with an unchanged id (a truncated log) is
 handled the same way. Only topics listed by a full metadata request are ever assigned or
@@ -93,6 +93,7 @@ class KafkaSource:
         self._thread = threading.Thread(target=self._run, name="relay-kafka", daemon=True)
         self._epochs: dict[str, str] = {}
         self._next: dict[Partition, int] = {}
+        self._parked: dict[Partition, int] = {}  # positions of partitions the broker stopped listing
         self._caught_up = False
         self._connected = False
         self._queue: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
@@ -230,8 +231,7 @@ class KafkaSource:
         if expected is None:
             return  # a partition that was unassigned meanwhile
         if offset < expected:
-            suspect.add(topic)  # the log went backwards: recreated
-            return
+            return  # already read (a fetch from before a re-assign); recreation shows as a new id
         records.append((topic, partition, offset, parse_value(msg.value())))
         self._next[(topic, partition)] = offset + 1
 
@@ -247,10 +247,10 @@ class KafkaSource:
         listed = {name: sorted(t.partitions) for name, t in metadata.topics.items()
                   if name in self.topics and t.error is None and t.partitions}
         gone = [key for key in self._next if key[0] not in listed or key[1] not in listed[key[0]]]
-        if gone:  # the broker lost them: stop fetching (a fetch would make it create them again)
+        if gone:  # stop fetching (a fetch would make the local broker create them again); keep the place
             log.warning("kafka no longer lists %s", sorted({f"{t}-{p}" for t, p in gone}))
             for key in gone:
-                del self._next[key]
+                self._parked[key] = self._next.pop(key)
             self._assign_all(consumer)
         ids = self._topic_ids(admin, sorted(listed))
         for topic, topic_id in ids.items():
@@ -284,11 +284,17 @@ class KafkaSource:
         return ids
 
     def _add_partitions(self, consumer: Consumer, topic: str, topic_id: str, partitions: list[int]) -> None:
-        """Start reading a topic's partitions not read yet, from ``end - retention``."""
+        """Start reading a topic's partitions not read yet, from ``end - retention``.
+
+        A partition listed again under the same topic id resumes where it stopped.
+        """
         self._epochs[topic] = topic_id
         starts: dict[int, tuple[int, bool]] = {}
         for p in partitions:
             if (topic, p) in self._next:
+                continue
+            if (topic, p) in self._parked:
+                self._next[(topic, p)] = self._parked.pop((topic, p))
                 continue
             # The local broker's ListOffsets(latest) can be below the true end (it answers with the
             # last batch's base offset + 1), so `end - retention` only ever errs towards reading more.
@@ -296,8 +302,9 @@ class KafkaSource:
             start = max(low, high - self.retention)
             self._next[(topic, p)] = start
             starts[p] = (start, start <= low)
-        log.info("reading %s partitions %s (epoch %s)", topic, sorted(starts), topic_id)
-        self._post(self._on_assign, topic, topic_id, starts)
+        if starts:
+            log.info("reading %s partitions %s (epoch %s)", topic, sorted(starts), topic_id)
+            self._post(self._on_assign, topic, topic_id, starts)
         self._assign_all(consumer)
 
     def _restart_topic(self, consumer: Consumer, topic: str, topic_id: str, partitions: list[int]) -> None:
@@ -305,6 +312,8 @@ class KafkaSource:
         self._epochs[topic] = topic_id
         for key in [key for key in self._next if key[0] == topic]:
             del self._next[key]
+        for key in [key for key in self._parked if key[0] == topic]:
+            del self._parked[key]
         for p in partitions:
             self._next[(topic, p)] = 0
         self._assign_all(consumer)

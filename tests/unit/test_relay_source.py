@@ -71,3 +71,79 @@ def test_parse_value_accepts_only_json_objects() -> None:
     assert parse_value(b"[1, 2]") is None
     assert parse_value(b"\xff\xfe") is None
     assert parse_value(None) is None
+
+
+class Listing:
+    """What a broker answers to list_topics / describe_topics / watermarks (bookkeeping only)."""
+
+    class Topic:
+        def __init__(self, partitions: list[int]) -> None:
+            self.partitions = {p: None for p in partitions}
+            self.error = None
+
+    class Described:
+        def __init__(self, topic_id: str) -> None:
+            self.topic_id = topic_id
+
+    class Done:
+        def __init__(self, value: Any) -> None:
+            self.value = value
+
+        def result(self, timeout: float) -> Any:
+            return self.value
+
+    def __init__(self) -> None:
+        self.topics: dict[str, tuple[str, list[int]]] = {}  # name -> (topic id, partitions)
+        self.ends: dict[tuple[str, int], int] = {}
+        self.assigned: list[tuple[str, int, int]] = []
+
+    # admin
+    def list_topics(self, timeout: float) -> Any:
+        listing = type("Metadata", (), {})()
+        listing.topics = {name: self.Topic(parts) for name, (_id, parts) in self.topics.items()}
+        return listing
+
+    def describe_topics(self, topics: Any, request_timeout: float) -> dict[str, Any]:
+        return {t: self.Done(self.Described(self.topics[t][0])) for t in topics.topic_names}
+
+    # consumer
+    def get_watermark_offsets(self, tp: Any, timeout: float = 0, cached: bool = False) -> tuple[int, int]:
+        return 0, self.ends.get((tp.topic, tp.partition), 0)
+
+    def assign(self, partitions: list[Any]) -> None:
+        self.assigned = sorted((tp.topic, tp.partition, tp.offset) for tp in partitions)
+
+
+def test_a_partition_the_broker_stops_listing_resumes_where_it_stopped() -> None:
+    """Unlisted → unassigned (no fetch names it); listed again with the same id → same offset, no re-read."""
+    source, loop, seen = make_source()
+    broker = Listing()
+    broker.topics["order.created"] = ("id-1", [0, 1])
+    broker.ends = {("order.created", 0): 5, ("order.created", 1): 0}
+    assert source._refresh(broker, broker)  # type: ignore[arg-type]
+    assert broker.assigned == [("order.created", 0, 0), ("order.created", 1, 0)]
+    source._next[("order.created", 0)] = 5  # read up to the end
+    broker.topics["order.created"] = ("id-1", [1])  # partition 0 missing from one answer
+    source._refresh(broker, broker)  # type: ignore[arg-type]
+    assert broker.assigned == [("order.created", 1, 0)]
+    broker.topics["order.created"] = ("id-1", [0, 1])
+    source._refresh(broker, broker)  # type: ignore[arg-type]
+    assert broker.assigned == [("order.created", 0, 5), ("order.created", 1, 0)]
+    loop.run()
+    assert [s for s in seen if s[0] == "assign"] == [("assign", ("order.created", "id-1"))]
+
+
+def test_a_new_topic_id_restarts_the_topic_from_offset_zero() -> None:
+    """A broker that came back empty: new id → every listed partition from 0, announced as a new epoch."""
+    source, loop, seen = make_source()
+    broker = Listing()
+    broker.topics["order.created"] = ("id-1", [0])
+    broker.ends = {("order.created", 0): 3000}
+    source._refresh(broker, broker)  # type: ignore[arg-type]
+    assert broker.assigned == [("order.created", 0, 1000)]  # end - retention (2000)
+    broker.topics["order.created"] = ("id-2", [0, 1, 2, 3])  # auto-created with 4 partitions
+    source._refresh(broker, broker)  # type: ignore[arg-type]
+    assert broker.assigned == [("order.created", p, 0) for p in range(4)]
+    loop.run()
+    assert [s for s in seen if s[0] == "assign"] == [("assign", ("order.created", "id-1")),
+                                                     ("assign", ("order.created", "id-2"))]
