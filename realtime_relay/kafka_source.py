@@ -95,7 +95,7 @@ class KafkaSource:
         self._next: dict[Partition, int] = {}
         self._parked: dict[Partition, int] = {}  # positions of partitions the broker stopped listing
         self._caught_up = False
-        self._connected = False
+        self._connected: bool | None = None  # None: not known yet
         self._queue: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
         self._queue_lock = threading.Lock()
         self._drain_scheduled = False
@@ -137,9 +137,12 @@ class KafkaSource:
         if records:
             self._on_records(records)
 
-    def _status(self, connected: bool) -> None:
+    def _status(self, connected: bool, reason: object = "") -> None:
         if connected != self._connected:
-            log.info("kafka %s", "connected" if connected else "unreachable")
+            if connected:
+                log.info("kafka connected (%s)", self.bootstrap_servers)
+            else:
+                log.warning("kafka unreachable at %s: %s", self.bootstrap_servers, reason or "connection lost")
         self._connected = connected
         self._post(self._on_status, connected, self._caught_up)
 
@@ -181,7 +184,7 @@ class KafkaSource:
                 self._consume(consumer, admin)
             except Exception as exc:  # the broker may be gone for a while: log, back off, retry
                 log.warning("kafka consumer failed: %s", exc, exc_info=log.isEnabledFor(10))
-                self._status(False)
+                self._status(False, exc)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
             finally:
@@ -221,7 +224,7 @@ class KafkaSource:
             if topic and error.code() in _LOG_CHANGED:
                 suspect.add(topic)
             elif error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
-                self._status(False)
+                self._status(False, error)
             else:
                 log.warning("kafka: %s", error)
             return
@@ -240,8 +243,7 @@ class KafkaSource:
         try:
             metadata = admin.list_topics(timeout=5)
         except KafkaException as exc:
-            log.debug("metadata request failed: %s", exc)
-            self._status(False)
+            self._status(False, exc)
             self._stop.wait(0.2)
             return False
         listed = {name: sorted(t.partitions) for name, t in metadata.topics.items()
