@@ -40,6 +40,10 @@ class Stack:
         self.s = settings
         self.services: dict[str, Service] = {}
         self.relay: subprocess.Popen[bytes] | None = None
+        self.relay_restarts = 0
+        self._relay_started = 0.0
+        self._relay_quick_exits = 0
+        self._relay_restart_at: float | None = None
         self.msk_arn = ""
         self.app: App | None = None
         self.runtime: LambdaRuntime | None = None
@@ -172,14 +176,7 @@ class Stack:
         if not (s.root / "realtime_relay" / "__main__.py").exists():
             log.info("realtime relay not present; skipped")
             return
-        env = dict(os.environ)
-        env.update(self.service_env())
-        env.update({"RELAY_HOST": "127.0.0.1", "RELAY_PORT": str(s.ports["relay"]), "RELAY_INSTANCE_ID": "relay-1"})
-        log_file = (s.log_dir / "relay.log").open("ab")
-        self.relay = subprocess.Popen([sys.executable, "-m", "realtime_relay"], env=env, stdout=log_file,
-                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                      cwd=str(s.root), preexec_fn=die_with_parent)
-        log_file.close()
+        self._spawn_relay()
         relay = Service("Realtime relay", [], s.ports["relay"], s.log_dir / "relay.log")
         relay.proc = self.relay
         try:
@@ -188,8 +185,41 @@ class Stack:
             raise StackError(str(exc)) from exc
         self._step(f"✓ Realtime relay :{s.ports['relay']}")
 
+    def _spawn_relay(self) -> None:
+        s = self.s
+        env = dict(os.environ)
+        env.update(self.service_env())
+        env.update({"RELAY_HOST": "127.0.0.1", "RELAY_PORT": str(s.ports["relay"]), "RELAY_INSTANCE_ID": "relay-1"})
+        log_file = (s.log_dir / "relay.log").open("ab")
+        self.relay = subprocess.Popen([sys.executable, "-m", "realtime_relay"], env=env, stdout=log_file,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                      cwd=str(s.root), preexec_fn=die_with_parent)
+        log_file.close()
+        self._relay_started = time.monotonic()
+
+    def _watch_relay(self) -> None:
+        """Restart the relay when it exits, as ECS restarts a stopped task; back off if it keeps crashing.
+
+        Its clients reconnect with their cursor: the new process rebuilds the replay window from Kafka.
+        """
+        if self.relay is not None and self.relay.poll() is not None:
+            ran = time.monotonic() - self._relay_started
+            self._relay_quick_exits = self._relay_quick_exits + 1 if ran < 10 else 0
+            delay = min(30.0, 0.5 * 2 ** self._relay_quick_exits)
+            log.error("realtime relay exited with code %s after %.0fs; restarting it in %.1fs (see %s)",
+                      self.relay.returncode, ran, delay, self.s.log_dir / "relay.log")
+            self.relay = None
+            self._relay_restart_at = time.monotonic() + delay
+            self.write_state(ready=True)
+        elif self.relay is None and self._relay_restart_at is not None and time.monotonic() >= self._relay_restart_at:
+            self._relay_restart_at = None
+            self._spawn_relay()
+            self.relay_restarts += 1
+            self.write_state(ready=True)
+            log.info("realtime relay restarted (restart %d)", self.relay_restarts)
+
     async def watchdog(self) -> None:
-        """Restart the embedded broker if it dies (it comes back empty: topics are re-created)."""
+        """Restart the embedded broker if it dies (it comes back empty: topics are re-created), and the relay."""
         kafka = next((svc for name, svc in self.services.items() if name.startswith("Kafka")), None)
         while True:
             await asyncio.sleep(0.5)
@@ -204,10 +234,7 @@ class Stack:
                     log.info("Kafka broker is back (generation %d)", self.broker_generation)
                 except Exception:
                     log.exception("could not restart the Kafka broker")
-            if self.relay is not None and self.relay.poll() is not None:
-                log.error("realtime relay exited with code %s; see %s", self.relay.returncode,
-                          self.s.log_dir / "relay.log")
-                self.relay = None
+            self._watch_relay()
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -228,6 +255,7 @@ class Stack:
             "brokerGeneration": self.broker_generation,
             "pids": {name: svc.proc.pid for name, svc in self.services.items() if svc.proc},
             "relayPid": self.relay.pid if self.relay else None,
+            "relayRestarts": self.relay_restarts,
             "adminEmail": s.admin_email,
             "startupSeconds": round(time.monotonic() - self._started, 2),
         }

@@ -104,3 +104,43 @@ def test_port_taken_fails_with_a_message_naming_the_service(tmp_path: Path) -> N
     assert f"Kafka (Tansu): port {port} is already taken" in out
     time.sleep(0.5)
     assert "MongoDB" in out and "stopped" in out
+
+
+def test_a_crashed_relay_is_restarted_and_serves_again(tmp_path: Path) -> None:
+    """Like ECS for a stopped task: the supervisor starts a new relay, which authenticates clients again."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    data_dir = tmp_path / "data"
+    proc = launch(data_dir)
+    try:
+        stack = wait_ready(proc, data_dir)
+        token = stack.customer_token("relay-restart")
+        first = stack.state()
+        url = first["wsUrl"]
+        assert url and first["relayPid"] and first["relayRestarts"] == 0
+        os.kill(first["relayPid"], signal.SIGKILL)
+
+        def back() -> bool:
+            state = stack.state()
+            return bool(state["relayPid"]) and state["relayPid"] != first["relayPid"] and state["wsUrl"] == url
+
+        wait_for(back, timeout=30, interval=0.2, message="a new relay process")
+        assert stack.state()["relayRestarts"] == 1
+
+        def serves() -> bool:
+            try:
+                with connect(url, open_timeout=5) as ws:
+                    ws.send(json.dumps({"type": "auth", "token": token}))
+                    hello = json.loads(ws.recv(timeout=5))
+                    ws.send(json.dumps({"type": "subscribe", "channel": "orders"}))
+                    ack = json.loads(ws.recv(timeout=5))
+                    return hello["type"] == "authenticated" and ack["type"] == "subscribed"
+            except (OSError, TimeoutError, InvalidStatus) as exc:  # refused, then 503 until it has caught up
+                print("relay not serving yet:", exc)
+                return False
+
+        wait_for(serves, timeout=60, interval=0.5, message="the restarted relay to serve")
+    finally:
+        out = stop(proc)
+    assert "realtime relay exited with code -9" in (data_dir / "logs" / "devstack.log").read_text(), out
