@@ -205,6 +205,10 @@ class KafkaPoller(threading.Thread):
                     self._consumer, self._admin = self._connect()
                     self._next = {}  # resume from the committed offsets
                 self._loop(self._consumer, self._admin)
+            except KafkaException as exc:  # the broker is away (restarting): no traceback, just retry
+                log.warning("%s: Kafka unavailable (%s); reconnecting", self.name, exc)
+                self._close()
+                self._halt.wait(1.0)
             except Exception:
                 log.exception("%s: poller error; reconnecting", self.name)
                 self._close()
