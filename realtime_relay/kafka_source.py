@@ -202,7 +202,10 @@ class KafkaSource:
                 if not self._refresh(consumer, admin):
                     continue
             first = consumer.poll(0.1)
-            if first is None:
+            if first is None:  # idle: the moment to compare positions with the high watermarks
+                truncated = self._truncated(consumer)
+                if truncated:
+                    self._recheck(consumer, admin, truncated)
                 self._check_caught_up(consumer)
                 continue
             records: list[Record] = []
@@ -211,7 +214,6 @@ class KafkaSource:
                 self._take(msg, records, suspect)
             if records:
                 self._post(self._on_records, records)
-            suspect |= self._truncated(consumer)
             if suspect:
                 self._recheck(consumer, admin, suspect)
             self._check_caught_up(consumer)

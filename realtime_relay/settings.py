@@ -6,6 +6,8 @@ import os
 import socket
 from dataclasses import dataclass
 
+from shop.config import env_float, env_int
+
 
 @dataclass(frozen=True)
 class RelaySettings:
@@ -32,26 +34,6 @@ class RelaySettings:
     socket_sndbuf: int = 0
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
-
-
-def _float(env: dict[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
-
-
 def parse_origins(raw: str | None) -> tuple[str, ...]:
     """The allow-list of ``RELAY_ALLOWED_ORIGINS``; empty means every origin is allowed."""
     items = tuple(o.strip().rstrip("/") for o in (raw or "").split(",") if o.strip())
@@ -64,22 +46,22 @@ def load_settings(env: dict[str, str] | None = None) -> RelaySettings:
     d = RelaySettings()
     return RelaySettings(
         host=e.get("RELAY_HOST") or d.host,
-        port=_int(e, "RELAY_PORT", d.port),
+        port=env_int(e, "RELAY_PORT", d.port),
         kafka_bootstrap_servers=e.get("KAFKA_BOOTSTRAP_SERVERS") or d.kafka_bootstrap_servers,
         allowed_origins=parse_origins(e.get("RELAY_ALLOWED_ORIGINS")),
         instance_id=e.get("RELAY_INSTANCE_ID") or f"{socket.gethostname()}-{os.getpid()}",
-        auth_timeout=_float(e, "RELAY_AUTH_TIMEOUT", d.auth_timeout),
-        client_queue_bytes=_int(e, "RELAY_CLIENT_QUEUE_BYTES", d.client_queue_bytes),
-        max_frame_bytes=_int(e, "RELAY_MAX_FRAME_BYTES", d.max_frame_bytes),
-        retention_per_partition=_int(e, "RELAY_RETENTION_PER_PARTITION", d.retention_per_partition),
-        dedupe_ids=_int(e, "RELAY_DEDUPE_IDS", d.dedupe_ids),
-        low_stock_threshold=_int(e, "LOW_STOCK_THRESHOLD", d.low_stock_threshold),
-        ping_interval=_float(e, "RELAY_PING_INTERVAL", d.ping_interval),
-        close_timeout=_float(e, "RELAY_CLOSE_TIMEOUT", d.close_timeout),
-        replay_wait=_float(e, "RELAY_REPLAY_WAIT", d.replay_wait),
-        fetch_max_wait_ms=_int(e, "RELAY_FETCH_MAX_WAIT_MS", d.fetch_max_wait_ms),
-        metadata_refresh_ms=_int(e, "RELAY_METADATA_REFRESH_MS", d.metadata_refresh_ms),
+        auth_timeout=env_float(e, "RELAY_AUTH_TIMEOUT", d.auth_timeout),
+        client_queue_bytes=env_int(e, "RELAY_CLIENT_QUEUE_BYTES", d.client_queue_bytes),
+        max_frame_bytes=env_int(e, "RELAY_MAX_FRAME_BYTES", d.max_frame_bytes),
+        retention_per_partition=env_int(e, "RELAY_RETENTION_PER_PARTITION", d.retention_per_partition),
+        dedupe_ids=env_int(e, "RELAY_DEDUPE_IDS", d.dedupe_ids),
+        low_stock_threshold=env_int(e, "LOW_STOCK_THRESHOLD", d.low_stock_threshold),
+        ping_interval=env_float(e, "RELAY_PING_INTERVAL", d.ping_interval),
+        close_timeout=env_float(e, "RELAY_CLOSE_TIMEOUT", d.close_timeout),
+        replay_wait=env_float(e, "RELAY_REPLAY_WAIT", d.replay_wait),
+        fetch_max_wait_ms=env_int(e, "RELAY_FETCH_MAX_WAIT_MS", d.fetch_max_wait_ms),
+        metadata_refresh_ms=env_int(e, "RELAY_METADATA_REFRESH_MS", d.metadata_refresh_ms),
         log_level=(e.get("RELAY_LOG_LEVEL") or d.log_level).upper(),
-        backlog=_int(e, "RELAY_BACKLOG", d.backlog),
-        socket_sndbuf=_int(e, "RELAY_SOCKET_SNDBUF", d.socket_sndbuf),
+        backlog=env_int(e, "RELAY_BACKLOG", d.backlog),
+        socket_sndbuf=env_int(e, "RELAY_SOCKET_SNDBUF", d.socket_sndbuf),
     )

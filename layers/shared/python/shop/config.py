@@ -31,7 +31,8 @@ class Settings:
     max_body_bytes: int = 64 * 1024
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
+def env_int(env: dict[str, str], name: str, default: int) -> int:
+    """``env[name]`` as an integer; ``default`` when unset or empty; a ValueError naming the variable."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -39,6 +40,17 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def env_float(env: dict[str, str], name: str, default: float) -> float:
+    """``env[name]`` as a number; ``default`` when unset or empty; a ValueError naming the variable."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -52,14 +64,14 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         aws_endpoint_url=e.get("AWS_ENDPOINT_URL") or None,
         aws_region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or d.aws_region,
         jwt_secret_id=e.get("JWT_SECRET_ID", d.jwt_secret_id),
-        jwt_ttl_seconds=_int(e, "JWT_TTL_SECONDS", d.jwt_ttl_seconds),
+        jwt_ttl_seconds=env_int(e, "JWT_TTL_SECONDS", d.jwt_ttl_seconds),
         jwt_issuer=e.get("JWT_ISSUER", d.jwt_issuer),
-        tax_rate_bps=_int(e, "TAX_RATE_BPS", d.tax_rate_bps),
-        low_stock_threshold=_int(e, "LOW_STOCK_THRESHOLD", d.low_stock_threshold),
+        tax_rate_bps=env_int(e, "TAX_RATE_BPS", d.tax_rate_bps),
+        low_stock_threshold=env_int(e, "LOW_STOCK_THRESHOLD", d.low_stock_threshold),
         payment_provider=e.get("PAYMENT_PROVIDER", d.payment_provider),
         outbox_grace_seconds=float(e.get("OUTBOX_GRACE_SECONDS", d.outbox_grace_seconds)),
         cors_allow_origin=e.get("CORS_ALLOW_ORIGIN", d.cors_allow_origin),
-        max_body_bytes=_int(e, "MAX_BODY_BYTES", d.max_body_bytes),
+        max_body_bytes=env_int(e, "MAX_BODY_BYTES", d.max_body_bytes),
     )
 
 
