@@ -332,7 +332,7 @@ def setup_logging(settings: StackSettings, *, verbose: bool) -> None:
             if verbose:
                 return True
             if record.levelno >= logging.WARNING:
-                return not record.name.startswith(("kafka", "devstack.rdkafka"))  # client chatter: file only
+                return not record.name.startswith("kafka")
             return record.name in ("devstack", "devstack.bootstrap")
 
     console.addFilter(_Console())
