@@ -7,12 +7,12 @@ import logging
 import resource
 
 from realtime_relay.server import run
-from realtime_relay.settings import load_settings
+from realtime_relay.settings import RelaySettings
 
 
 def main() -> None:
     """Entry point."""
-    settings = load_settings()
+    settings = RelaySettings()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:  # one descriptor per client: allow as many as the system lets us
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

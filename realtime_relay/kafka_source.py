@@ -10,13 +10,13 @@ Start-up rebuilds the replay window from Kafka: each partition is read from
 ``max(beginning, end - retention)``, and the source reports itself caught up once every
 partition's position reaches the high watermark of its fetch responses.
 
-Broker restarts: a broker that comes back empty recreates its topics with new topic ids and
-offsets from 0. The source reads each topic's id (``describe_topics``, every
-``metadata_refresh_ms``, and at once when a partition reports its offset out of range)
-and, on a change, re-reads the topic from its beginning as a new epoch; the hub drops event ids it
-already delivered. A high watermark below our position with an unchanged id (a truncated log) is
-handled the same way. Only topics listed by a full metadata request are ever assigned or
-described: a named request for a missing topic makes the local broker create it.
+Broker restarts (``shop.kafka_epochs``, shared with the local stack's pollers): a broker that comes
+back empty recreates its topics with new topic ids and offsets from 0. The source reads each topic's
+id (``describe_topics``, every ``metadata_refresh_ms``, and at once when a partition reports its
+offset out of range) and, on a change, re-reads the topic from its beginning as a new epoch; the hub
+drops event ids it already delivered. A high watermark below our position with an unchanged id (a
+truncated log) is handled the same way. Only topics listed by a full metadata request are ever
+assigned or described: a named request for a missing topic makes the local broker create it.
 
 Hand-over to the event loop: callbacks go through one ordered queue drained by a single loop
 callback, and consecutive record lists are merged. While the loop is busy fanning out, what the
@@ -38,6 +38,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from confluent_kafka.admin import AdminClient
 
 from realtime_relay.hub import Record
+from shop import kafka_epochs
 
 log = logging.getLogger("realtime_relay.kafka")
 
@@ -259,7 +260,7 @@ class KafkaSource:
         ids = self._topic_ids(admin, sorted(listed))
         for topic, topic_id in ids.items():
             known = self._epochs.get(topic)
-            if known is not None and known != topic_id:
+            if kafka_epochs.recreated(known, topic_id):
                 self._restart_topic(consumer, topic, topic_id, listed[topic])
             elif known is None or any((topic, p) not in self._next for p in listed[topic]):
                 self._add_partitions(consumer, topic, topic_id, listed[topic])
@@ -331,7 +332,7 @@ class KafkaSource:
         out: set[str] = set()
         for (topic, partition), offset in self._next.items():
             _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
-            if high != _UNKNOWN and high < offset:
+            if kafka_epochs.truncated(offset, None if high == _UNKNOWN else high):
                 out.add(topic)
         return out
 

@@ -5,6 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from shop.envelope import (
+    INVENTORY_UPDATED,
+    ORDER_CANCELLED,
+    ORDER_CREATED,
+    ORDER_DELIVERED,
+    ORDER_SHIPPED,
+    ORDER_UPDATED,
+    PRODUCT_CREATED,
+    PRODUCT_UPDATED,
+)
+
 ORDERS = "orders"
 INVENTORY = "inventory"
 ADMIN = "admin"
@@ -13,30 +24,24 @@ CHANNELS: tuple[str, ...] = (ORDERS, INVENTORY, ADMIN)
 #: The topics the relay reads, in a fixed order: a topic's index is part of the cursor encoding,
 #: so new topics go at the end.
 TOPICS: tuple[str, ...] = (
-    "order.created",
-    "order.updated",
-    "order.cancelled",
-    "order.shipped",
-    "order.delivered",
-    "inventory.updated",
-    "product.created",
-    "product.updated",
+    ORDER_CREATED, ORDER_UPDATED, ORDER_CANCELLED, ORDER_SHIPPED, ORDER_DELIVERED,
+    INVENTORY_UPDATED, PRODUCT_CREATED, PRODUCT_UPDATED,
 )
 
 # topic -> (event for the owner on `orders`, event on `inventory`, event on `admin`)
 _ROUTES: dict[str, tuple[str | None, str | None, str | None]] = {
-    "order.created": ("order:created", None, "admin:order:created"),
-    "order.updated": ("order:updated", None, "admin:order:updated"),
-    "order.shipped": ("order:updated", None, "admin:order:updated"),
-    "order.delivered": ("order:updated", None, "admin:order:updated"),
-    "order.cancelled": ("order:cancelled", None, "admin:order:cancelled"),
-    "inventory.updated": (None, "inventory:updated", "admin:inventory:updated"),
-    "product.created": (None, None, "admin:product:created"),
-    "product.updated": (None, "product:updated", "admin:product:updated"),
+    ORDER_CREATED: ("order:created", None, "admin:order:created"),
+    ORDER_UPDATED: ("order:updated", None, "admin:order:updated"),
+    ORDER_SHIPPED: ("order:updated", None, "admin:order:updated"),
+    ORDER_DELIVERED: ("order:updated", None, "admin:order:updated"),
+    ORDER_CANCELLED: ("order:cancelled", None, "admin:order:cancelled"),
+    INVENTORY_UPDATED: (None, "inventory:updated", "admin:inventory:updated"),
+    PRODUCT_CREATED: (None, None, "admin:product:created"),
+    PRODUCT_UPDATED: (None, "product:updated", "admin:product:updated"),
 }
 
 # order.shipped / order.delivered carry no status; the owner's `order:updated` gets one.
-_IMPLIED_STATUS = {"order.shipped": "shipped", "order.delivered": "delivered", "order.cancelled": "cancelled"}
+_IMPLIED_STATUS = {ORDER_SHIPPED: "shipped", ORDER_DELIVERED: "delivered", ORDER_CANCELLED: "cancelled"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +104,7 @@ def deliveries(topic: str, envelope: dict[str, Any], *, low_stock_threshold: int
             out.append(Delivery(INVENTORY, None, inventory_event, event_id, data))
         if admin_event is not None:
             out.append(Delivery(ADMIN, None, admin_event, event_id, data))
-    if topic == "inventory.updated":
+    if topic == INVENTORY_UPDATED:
         alert = stock_alert(data, low_stock_threshold)
         if alert is not None:
             out.append(Delivery(ADMIN, None, "admin:alert", f"{event_id}:alert", alert))

@@ -31,6 +31,7 @@ from realtime_relay.retention import ReplayStatus
 from realtime_relay.session import CLOSE_SLOW, CLOSE_UNAUTHENTICATED, Close, Reply, Session, Subscribe, Unsubscribe
 from realtime_relay.settings import RelaySettings
 from shop.auth import tokens
+from shop.config import get_settings
 
 log = logging.getLogger("realtime_relay")
 
@@ -65,7 +66,7 @@ class Relay:
             self._send,
             retention_per_partition=settings.retention_per_partition,
             dedupe_ids=settings.dedupe_ids,
-            low_stock_threshold=settings.low_stock_threshold,
+            low_stock_threshold=get_settings().low_stock_threshold,
         )
         self.sessions: dict[ServerConnection, Session] = {}
         self.secret_loaded = False
@@ -329,7 +330,7 @@ async def run(settings: RelaySettings) -> None:
     relay.monitor.install()
     monitor_task = loop.create_task(relay.monitor.run())
     source = KafkaSource(
-        settings.kafka_bootstrap_servers,
+        get_settings().kafka_bootstrap_servers,
         TOPICS,
         dispatch=loop.call_soon_threadsafe,
         on_assign=relay.on_assign,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -27,14 +26,15 @@ from kafka.structs import OffsetAndMetadata
 from devstack.filtering import compile_filters, record_passes
 from devstack.kafka_events import Record, kafka_event
 from devstack.lambda_runtime import InvocationError, LambdaRuntime
+from devstack.settings import StackSettings
 from devstack.template import KafkaMapping
+from shop import kafka_epochs
 
 log = logging.getLogger("devstack.kafka")
 
 RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0)
 ASSIGNMENT_REFRESH = 5.0
 LOG_CHECK_INTERVAL = 1.0
-FETCH_WAIT_MS = int(os.environ.get("DEVSTACK_KAFKA_FETCH_WAIT_MS", "200"))
 
 
 def _cluster(consumer: KafkaConsumer) -> Any:
@@ -107,12 +107,13 @@ class KafkaPoller(threading.Thread):
     """The poller of one event-source mapping."""
 
     def __init__(self, mapping: KafkaMapping, runtime: LambdaRuntime, *, bootstrap: str,
-                 destination: FailureDestination | None) -> None:
+                 destination: FailureDestination | None, fetch_wait_ms: int = 200) -> None:
         super().__init__(name=f"esm-{mapping.function}-{mapping.name}", daemon=True)
         self.mapping = mapping
         self.runtime = runtime
         self.bootstrap = bootstrap
         self.destination = destination
+        self.fetch_wait_ms = fetch_wait_ms
         self.patterns = compile_filters(mapping.filters)
         self._halt = threading.Event()
         self._consumer: KafkaConsumer | None = None
@@ -139,7 +140,7 @@ class KafkaPoller(threading.Thread):
             # record arrives, so the wait bounds the trigger latency (measured with a plain
             # consumer: 500 ms → p50 182 ms, 200 ms → 62 ms, 100 ms → 32 ms); shorter waits
             # cost more idle fetches. DEVSTACK_KAFKA_FETCH_WAIT_MS tunes it.
-            fetch_max_wait_ms=FETCH_WAIT_MS,
+            fetch_max_wait_ms=self.fetch_wait_ms,
             reconnect_backoff_max_ms=1000,
             metadata_max_age_ms=5000,
             client_id=f"esm-{self.mapping.function}",
@@ -211,18 +212,15 @@ class KafkaPoller(threading.Thread):
             self._handle(consumer, batch)
 
     def _detect_new_log(self, consumer: KafkaConsumer) -> None:
-        """Re-read from the start when the broker came back empty.
+        """Re-read from the start when the broker came back empty (see ``shop.kafka_epochs``).
 
-        A restarted in-memory broker re-creates topics (new topic ids) with offsets from 0, and
-        answers fetches past its end with nothing at all, so an old position would silently
-        skip the new records. Re-reading from the start only costs duplicates, which every
-        consumer tolerates (at least once).
+        Re-reading only costs duplicates, which every consumer tolerates (at least once).
         """
         cluster = _cluster(consumer)
         for tp in sorted(self._assigned, key=lambda t: (t.topic, t.partition)):
             topic_id = cluster.topic_id(tp.topic)
             known = self._topic_ids.get(tp.topic)
-            if topic_id is not None and known is not None and topic_id != known:
+            if kafka_epochs.recreated(known, topic_id):
                 log.warning("%s: topic %s was re-created (broker restarted empty?); re-reading it from the start",
                             self.name, tp.topic)
                 consumer.seek_to_beginning(*[p for p in self._assigned if p.topic == tp.topic])
@@ -232,7 +230,7 @@ class KafkaPoller(threading.Thread):
             highwater = consumer.highwater(tp)
             # Never block here: a partition that no longer exists would never resolve its position.
             position = consumer.position(tp, timeout_ms=100) if highwater is not None else None
-            if highwater is not None and position is not None and position > highwater:
+            if kafka_epochs.truncated(position, highwater):
                 log.warning("%s: %s-%d is behind our position (log truncated); re-reading it from the start",
                             self.name, tp.topic, tp.partition)
                 consumer.seek_to_beginning(tp)
@@ -294,9 +292,14 @@ class KafkaPoller(threading.Thread):
 
 
 def start_pollers(mappings: list[KafkaMapping], runtime: LambdaRuntime, *, bootstrap: str, aws_endpoint_url: str,
-                  region: str) -> list[KafkaPoller]:
-    """Start one poller per enabled mapping, each with its on-failure destination."""
+                  region: str, fetch_wait_ms: int | None = None) -> list[KafkaPoller]:
+    """Start one poller per enabled mapping, each with its on-failure destination.
+
+    ``fetch_wait_ms`` defaults to the stack settings' (``DEVSTACK_KAFKA_FETCH_WAIT_MS``).
+    """
     import boto3
+
+    wait = StackSettings().kafka_fetch_wait_ms if fetch_wait_ms is None else fetch_wait_ms
 
     def sqs() -> Any:
         return boto3.client("sqs", endpoint_url=aws_endpoint_url, region_name=region)
@@ -307,7 +310,7 @@ def start_pollers(mappings: list[KafkaMapping], runtime: LambdaRuntime, *, boots
             continue
         dest = FailureDestination(mapping.on_failure, bootstrap=bootstrap, sqs_client_factory=sqs) \
             if mapping.on_failure else None
-        poller = KafkaPoller(mapping, runtime, bootstrap=bootstrap, destination=dest)
+        poller = KafkaPoller(mapping, runtime, bootstrap=bootstrap, destination=dest, fetch_wait_ms=wait)
         poller.start()
         pollers.append(poller)
     return pollers

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import socket
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, ClassVar
+
+from pydantic import AfterValidator, AliasChoices, AliasGenerator, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,49 +26,53 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-@dataclass
-class StackSettings:
-    """What ``devstack up`` runs and where."""
+class StackSettings(BaseSettings):
+    """What ``devstack up`` runs and where; a bad value fails with an error naming its variable.
 
-    root: Path = ROOT
+    ``DEVSTACK_*`` variables (``DEVSTACK_API_PORT``, ``DEVSTACK_DATA_DIR``, ...), plus the
+    services' own addresses: a set ``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URI`` or
+    ``AWS_ENDPOINT_URL`` means "use that one, start none".
+    """
+
+    model_config = SettingsConfigDict(
+        env_ignore_empty=True, alias_generator=AliasGenerator(validation_alias=lambda n: f"DEVSTACK_{n.upper()}"))
+
+    root: ClassVar[Path] = ROOT
     data_dir: Path = ROOT / "var" / "data"
-    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
-    kafka_bootstrap: str | None = None  # set → use that broker, start none
-    mongodb_uri: str | None = None  # set → use that database, start none
-    aws_endpoint_url: str | None = None  # set → use that endpoint (LocalStack/AWS), start no moto
-    region: str = "us-east-1"
-    admin_email: str = "admin@shop.local"
-    admin_password: str = "admin-password-123"
+    api_port: int = DEFAULT_PORTS["api"]
+    relay_port: int = DEFAULT_PORTS["relay"]
+    kafka_port: int = DEFAULT_PORTS["kafka"]
+    mongodb_port: int = DEFAULT_PORTS["mongodb"]
+    aws_port: int = DEFAULT_PORTS["aws"]
+    kafka_bootstrap: str | None = Field(default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    mongodb_uri: str | None = Field(default=None, validation_alias="MONGODB_URI")
+    aws_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
+    region: str = Field(default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
+    admin_email: str = Field(default="admin@shop.local", validation_alias="ADMIN_EMAIL")
+    admin_password: str = Field(default="admin-password-123", validation_alias="ADMIN_PASSWORD")
+    #: seconds between scheduled invocations; 0 or less → the template's own schedules
+    schedule_interval: Annotated[float | None, AfterValidator(lambda v: v if v is None or v > 0 else None)] = 10.0
+    #: the pollers' Kafka fetch wait: it bounds the trigger latency (see devstack.kafka_esm)
+    kafka_fetch_wait_ms: int = 200
     seed_demo: bool = True
-    schedule_interval: float | None = 10.0
     hot_reload: bool = True
     prewarm: bool = True
     relay: bool = True
 
     @classmethod
     def from_env(cls, *, free_ports: bool = False, data_dir: Path | None = None) -> StackSettings:
+        """The environment's settings; ``free_ports`` picks free ports for those not set."""
         s = cls()
-        env = os.environ
         if data_dir is not None:
             s.data_dir = data_dir
-        elif env.get("DEVSTACK_DATA_DIR"):
-            s.data_dir = Path(env["DEVSTACK_DATA_DIR"])
-        if free_ports:
-            s.ports = {name: free_port() for name in DEFAULT_PORTS}
-        for name in DEFAULT_PORTS:
-            override = env.get(f"DEVSTACK_{name.upper()}_PORT")
-            if override:
-                s.ports[name] = int(override)
-        s.kafka_bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS") or None
-        s.mongodb_uri = env.get("MONGODB_URI") or None
-        s.aws_endpoint_url = env.get("AWS_ENDPOINT_URL") or None
-        s.region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or s.region
-        s.admin_email = env.get("ADMIN_EMAIL", s.admin_email)
-        s.admin_password = env.get("ADMIN_PASSWORD", s.admin_password)
-        if env.get("DEVSTACK_SCHEDULE_INTERVAL"):
-            value = float(env["DEVSTACK_SCHEDULE_INTERVAL"])
-            s.schedule_interval = value if value > 0 else None
+        for name in DEFAULT_PORTS if free_ports else ():
+            if f"{name}_port" not in s.model_fields_set:
+                setattr(s, f"{name}_port", free_port())
         return s
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {name: getattr(self, f"{name}_port") for name in DEFAULT_PORTS}
 
     @property
     def kafka(self) -> str:

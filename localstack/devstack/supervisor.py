@@ -145,7 +145,7 @@ class Stack:
                              "Set DEVSTACK_API_PORT to use another port.") from exc
         self._step(f"✓ API Gateway :{s.ports['api']} ({len(self.app.routes)} routes)")
         self.pollers = start_pollers(self.app.kafka, runtime, bootstrap=s.kafka, aws_endpoint_url=s.aws,
-                                     region=s.region)
+                                     region=s.region, fetch_wait_ms=s.kafka_fetch_wait_ms)
         self._step(f"✓ Kafka event-source mappings ({len(self.pollers)})")
         if self.app.schedules:
             self.scheduler = Scheduler(self.app.schedules, runtime, interval_override=s.schedule_interval)

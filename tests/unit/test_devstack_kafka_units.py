@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.data_classes import KafkaEvent
 
 from devstack.filtering import compile_filters, record_passes
 from devstack.kafka_events import Record, kafka_event
+from shop import kafka_epochs
 
 
 def test_event_reads_back_through_powertools() -> None:
@@ -45,3 +46,13 @@ def test_filter_rules() -> None:
     assert not record_passes(patterns, b'{"kind": "k", "flag": 1}')
     assert not record_passes(patterns, b"not json")
     assert record_passes([], b"anything")
+
+
+def test_broker_came_back_empty() -> None:
+    """The decisions both Kafka readers use: a changed topic id, or a position past the log's end."""
+    assert kafka_epochs.recreated("id-1", "id-2")
+    assert not kafka_epochs.recreated("id-1", "id-1")
+    assert not kafka_epochs.recreated(None, "id-1") and not kafka_epochs.recreated("id-1", None)
+    assert kafka_epochs.truncated(8, 3)
+    assert not kafka_epochs.truncated(3, 3) and not kafka_epochs.truncated(2, 3)
+    assert not kafka_epochs.truncated(None, 3) and not kafka_epochs.truncated(8, None)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from realtime_relay.session import CLOSE_UNAUTHENTICATED, Close, Reply, Session, Subscribe, Unsubscribe
-from realtime_relay.settings import load_settings, parse_origins
+from realtime_relay.settings import RelaySettings, parse_origins
 from shop.auth import tokens
 from shop.errors import Unauthorized
 
@@ -105,12 +105,15 @@ def test_verify_errors_other_than_unauthorized_propagate() -> None:
     assert issubclass(Unauthorized, Exception)
 
 
-def test_settings_from_environment() -> None:
-    """Defaults, overrides and the origin allow-list parsing."""
-    s = load_settings({"RELAY_PORT": "4000", "RELAY_ALLOWED_ORIGINS": "https://a.example/, https://b.example",
-                       "RELAY_INSTANCE_ID": "r7"})
-    assert (s.port, s.host, s.instance_id, s.auth_timeout) == (4000, "0.0.0.0", "r7", 5.0)
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defaults, overrides, the origin allow-list parsing, and a bad value named by its variable."""
+    for name, value in {"RELAY_PORT": "4000", "RELAY_ALLOWED_ORIGINS": "https://a.example/, https://b.example",
+                        "RELAY_INSTANCE_ID": "r7", "RELAY_LOG_LEVEL": "debug", "RELAY_HOST": ""}.items():
+        monkeypatch.setenv(name, value)
+    s = RelaySettings()
+    assert (s.port, s.host, s.instance_id, s.auth_timeout, s.log_level) == (4000, "0.0.0.0", "r7", 5.0, "DEBUG")
     assert s.allowed_origins == ("https://a.example", "https://b.example")
     assert parse_origins("*") == () and parse_origins("") == ()
-    with pytest.raises(ValueError, match="RELAY_PORT"):
-        load_settings({"RELAY_PORT": "x"})
+    monkeypatch.setenv("RELAY_AUTH_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="RELAY_AUTH_TIMEOUT"):
+        RelaySettings()
