@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from shop.consumer import Envelope, event_consumer
+from shop.consumer import event_consumer
+from shop.envelope import Envelope
 from shop.inventory import reservations
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from shop.consumer import Envelope, event_consumer
+from shop.consumer import event_consumer
+from shop.envelope import Envelope
 from shop.payments import service
 
 
 @event_consumer
 def handler(envelope: Envelope) -> None:
-    service.service().charge(envelope)
+    service.charge(envelope)
