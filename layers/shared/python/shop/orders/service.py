@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from shop import envelope as ev
+from shop import outbox
 from shop.auth.caller import Caller
 from shop.config import get_settings
 from shop.errors import Conflict, Forbidden, NotFound
 from shop.orders import domain, store
 from shop.orders.models import CreateOrder, ListOrders
 from shop.orders.store import DuplicateIdempotencyKey
-from shop.outbox import add_events
 from shop.store import Doc, public
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def create_order(caller: Caller, body: CreateOrder, key: str | None, correlation
         if existing is None:  # pragma: no cover - the clash implies the other order exists
             raise
         return Created(_replay(existing, body_hash), created=False)
-    store.publish(order)
+    outbox.publish(store.orders(), order)
     return Created(order, created=True)
 
 
@@ -118,12 +118,12 @@ def _change(order_id: str, rule: Callable[[Doc], domain.Outcome], *, visible_to:
         outcome = rule(current)
         if outcome.order is None:
             return None
-        return add_events(outcome.order, outcome.events)
+        return outbox.add_events(outcome.order, outcome.events)
 
     order, wrote = store.change(order_id, change)
     assert order is not None
     if wrote:
-        store.publish(order)
+        outbox.publish(store.orders(), order)
     return order
 
 
@@ -172,14 +172,14 @@ def apply_saga_event(envelope: ev.Envelope) -> bool:
                                           correlation_id=correlation_id)
         if outcome.order is None:
             return None
-        return add_events(outcome.order, outcome.events)
+        return outbox.add_events(outcome.order, outcome.events)
 
     order, wrote = store.change(str(order_id), change)
     if missing:
         log.warning("%s event %s for unknown order %s; skipped", event_type, envelope.id, order_id)
         return False
     if wrote:
-        store.publish(order)
+        outbox.publish(store.orders(), order)
     return wrote
 
 

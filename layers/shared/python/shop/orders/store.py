@@ -9,7 +9,6 @@ never their code.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -17,12 +16,10 @@ from pymongo import DESCENDING
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from shop import clients, outbox
+from shop import clients
 from shop.orders.domain import REVENUE_STATUSES, STATUSES, Product
 from shop.paging import decode_cursor, encode_cursor
 from shop.store import Doc, mutate
-
-log = logging.getLogger(__name__)
 
 
 class DuplicateIdempotencyKey(Exception):
@@ -49,20 +46,6 @@ def insert(order: Doc) -> Doc:
             raise DuplicateIdempotencyKey(order["idempotencyKey"]) from exc
         raise
     return order
-
-
-def publish(order: Doc | None) -> int:
-    """Publish the order's pending events and clear them; never fails the caller.
-
-    The state change is already stored when this runs, so an error here (broker away, the
-    clearing write losing every race) must not turn a done change into an error answer:
-    the events stay pending and the sweeper publishes them.
-    """
-    try:
-        return outbox.publish(orders(), order)
-    except Exception:
-        log.warning("publishing order %s failed; left for the sweeper", (order or {}).get("_id"), exc_info=True)
-        return 0
 
 
 def get(order_id: str) -> Doc | None:

@@ -47,7 +47,7 @@ def _write(order_id: str, rule: Callable[[Doc], domain.Outcome]) -> Doc | None:
 
     doc, wrote = store.change(order_id, change)
     if wrote:
-        store.publish(doc)
+        outbox.publish(store.payments(), doc)
     return doc
 
 
@@ -63,7 +63,7 @@ def charge(envelope: ev.Envelope) -> str:
     payment, wrote = store.change(order_id, lambda cur: domain.begin_charge(cur, data, now_iso=now))
     assert payment is not None
     if not wrote or payment["status"] != domain.CHARGING:
-        store.publish(payment)  # a crash may have left events behind
+        outbox.publish(store.payments(), payment)  # a crash may have left events behind
         return str(payment["status"])
     token = store.payment_token(order_id)
     result = provider().charge(order_id, int(payment["amountCents"]), str(payment["currency"]), token,

@@ -7,15 +7,12 @@ WebSocket clients, and a payment method reference has no business there.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from pymongo.collection import Collection
 
-from shop import clients, outbox
+from shop import clients
 from shop.store import Doc, mutate
-
-log = logging.getLogger(__name__)
 
 DEFAULT_TOKEN = "tok_visa"
 
@@ -31,15 +28,6 @@ def get(order_id: str) -> Doc | None:
 def change(order_id: str, fn: Callable[[Doc | None], Doc | None]) -> tuple[Doc | None, bool]:
     """``shop.store.mutate`` on one payment document."""
     return mutate(payments(), order_id, fn)
-
-
-def publish(doc: Doc | None) -> None:
-    """Publish what the payment's outbox holds; a failure leaves it to the sweeper."""
-    try:
-        outbox.publish(payments(), doc)
-    except Exception:
-        log.warning("publishing payment events of %s failed; left for the sweeper", (doc or {}).get("_id"),
-                    exc_info=True)
 
 
 def payment_token(order_id: str) -> str:
