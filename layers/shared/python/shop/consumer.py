@@ -10,7 +10,6 @@ therefore be idempotent.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,21 +25,15 @@ log = logging.getLogger(__name__)
 def envelopes(event: dict[str, Any]) -> Iterator[Envelope]:
     """Each record's envelope; records that are not JSON envelopes are logged and skipped."""
     for record in KafkaEvent(event).records:
-        where = f"{record.topic}-{record.partition}@{record.offset}"
         try:
-            value = json.loads(record.decoded_value)
-        except ValueError:
-            log.warning("skipping a record that is not JSON: %s", where)
-            continue
-        decoded_key = record.decoded_key if record.key else None
-        key = decoded_key.decode() if decoded_key is not None else None
-        meta = {"key": key, "topic": record.topic, "partition": record.partition, "offset": record.offset}
-        try:
-            envelope = Envelope.model_validate({**value, **meta} if isinstance(value, dict) else value)
+            envelope = Envelope.model_validate_json(record.decoded_value)
         except ValidationError:
-            log.warning("skipping a record that is not an envelope: %s", where)
+            log.warning("skipping a record that is not a JSON envelope: %s-%s@%s",
+                        record.topic, record.partition, record.offset)
             continue
-        yield envelope
+        key = record.decoded_key if record.key else None
+        yield envelope.model_copy(update={"key": key.decode() if key is not None else None, "topic": record.topic,
+                                          "partition": record.partition, "offset": record.offset})
 
 
 def event_consumer(fn: Callable[[Envelope], Any]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:

@@ -6,6 +6,7 @@ carries its events in the same write; provider calls use a per-order idempotency
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from shop import envelope as ev
@@ -16,22 +17,13 @@ from shop.payments.provider import PaymentProvider
 from shop.payments.simulated import SimulatedProvider
 from shop.store import Doc
 
-_provider: PaymentProvider | None = None
 
-
-def make_provider(name: str) -> PaymentProvider:
-    """The provider called ``name`` (only ``simulated`` ships locally)."""
+@functools.cache
+def provider(name: str) -> PaymentProvider:
+    """The payment provider called ``name`` (only ``simulated`` ships locally), made once per process."""
     if name == "simulated":
         return SimulatedProvider()
     raise ValueError(f"unknown payment provider {name!r}")
-
-
-def provider() -> PaymentProvider:
-    """The provider named by ``settings.payment_provider``, made once per process."""
-    global _provider
-    if _provider is None:
-        _provider = make_provider(get_settings().payment_provider)
-    return _provider
 
 
 def _write(order_id: str, rule: Callable[[Doc], domain.Outcome]) -> Doc | None:
@@ -66,8 +58,9 @@ def charge(envelope: ev.Envelope) -> str:
         outbox.publish(store.payments(), payment)  # a crash may have left events behind
         return str(payment["status"])
     token = store.payment_token(order_id)
-    result = provider().charge(order_id, int(payment["amountCents"]), str(payment["currency"]), token,
-                               domain.charge_key(order_id), attempt=int(payment["attempts"]))
+    result = provider(get_settings().payment_provider).charge(
+        order_id, int(payment["amountCents"]), str(payment["currency"]), token, domain.charge_key(order_id),
+        attempt=int(payment["attempts"]))
     payment = _write(order_id, lambda cur: domain.record_charge(
         cur, approved=result.approved, payment_id=result.payment_id, decline_reason=result.decline_reason,
         now_iso=ev.utc_now_iso(), correlation_id=envelope.correlationId))
@@ -92,7 +85,7 @@ def _refund(order_id: str, correlation_id: str | None) -> Doc | None:
     if not domain.needs_refund(payment):
         return payment
     assert payment is not None
-    result = provider().refund(str(payment["paymentId"]), int(payment["amountCents"]),
-                               str(payment["currency"]), domain.refund_key(order_id))
+    result = provider(get_settings().payment_provider).refund(
+        str(payment["paymentId"]), int(payment["amountCents"]), str(payment["currency"]), domain.refund_key(order_id))
     return _write(order_id, lambda cur: domain.record_refund(
         cur, refund_id=result.refund_id, now_iso=ev.utc_now_iso(), correlation_id=correlation_id))
