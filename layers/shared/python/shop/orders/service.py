@@ -108,8 +108,13 @@ def list_orders(caller: Caller, query: ListOrders) -> dict[str, Any]:
     return {"items": [to_public(d) for d in docs], "nextCursor": next_cursor}
 
 
-def _change(order_id: str, rule: Callable[[Doc], domain.Outcome], *, visible_to: Caller | None = None) -> Doc:
-    """Apply ``rule(order) -> Outcome`` in a CAS write with its events, then publish them."""
+def _change(order_id: str, rule: Callable[[Doc], domain.Outcome], *,
+            visible_to: Caller | None = None) -> tuple[Doc, bool]:
+    """Apply ``rule(order) -> Outcome`` in a CAS write with its events, then publish them.
+
+    Returns the order and whether it was written; a missing (or, for ``visible_to``, foreign)
+    order is a :class:`NotFound`.
+    """
 
     def change(current: Doc | None) -> Doc | None:
         if current is None or (visible_to is not None and not visible_to.is_admin
@@ -124,7 +129,7 @@ def _change(order_id: str, rule: Callable[[Doc], domain.Outcome], *, visible_to:
     assert order is not None
     if wrote:
         outbox.publish(store.orders(), order)
-    return order
+    return order, wrote
 
 
 def update_status(caller: Caller, order_id: str, status: str, correlation_id: str | None) -> Doc:
@@ -133,7 +138,7 @@ def update_status(caller: Caller, order_id: str, status: str, correlation_id: st
         raise Forbidden("admin role required")
     now = ev.utc_now_iso()
     return _change(order_id, lambda o: domain.transition(o, status, now_iso=now, correlation_id=correlation_id,
-                                                         reason=domain.REASON_ADMIN))
+                                                         reason=domain.REASON_ADMIN))[0]
 
 
 def cancel_order(caller: Caller, order_id: str, reason: str | None, correlation_id: str | None) -> Doc:
@@ -141,7 +146,7 @@ def cancel_order(caller: Caller, order_id: str, reason: str | None, correlation_
     default = domain.REASON_ADMIN if caller.is_admin else domain.REASON_CUSTOMER
     now = ev.utc_now_iso()
     return _change(order_id, lambda o: domain.cancel(o, reason=reason or default, now_iso=now,
-                                                     correlation_id=correlation_id), visible_to=caller)
+                                                     correlation_id=correlation_id), visible_to=caller)[0]
 
 
 SAGA_EVENTS: frozenset[str] = frozenset({
@@ -160,26 +165,12 @@ def apply_saga_event(envelope: ev.Envelope) -> bool:
         log.warning("%s event %s names no order; skipped", event_type, envelope.id)
         return False
     now = ev.utc_now_iso()
-    correlation_id = envelope.correlationId
-    missing = False
-
-    def change(current: Doc | None) -> Doc | None:
-        nonlocal missing
-        if current is None:
-            missing = True
-            return None
-        outcome = domain.apply_saga_event(current, event_type, envelope.id, now_iso=now,
-                                          correlation_id=correlation_id)
-        if outcome.order is None:
-            return None
-        return outbox.add_events(outcome.order, outcome.events)
-
-    order, wrote = store.change(str(order_id), change)
-    if missing:
+    try:
+        _, wrote = _change(str(order_id), lambda o: domain.apply_saga_event(
+            o, event_type, envelope.id, now_iso=now, correlation_id=envelope.correlationId))
+    except NotFound:
         log.warning("%s event %s for unknown order %s; skipped", event_type, envelope.id, order_id)
         return False
-    if wrote:
-        outbox.publish(store.orders(), order)
     return wrote
 
 
