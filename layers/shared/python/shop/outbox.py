@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pymongo.collection import Collection
@@ -55,6 +56,14 @@ def send(events: list[dict[str, Any]], *, timeout: float = 5.0) -> None:
     except Exception:
         clients.reset_kafka_producer()
         raise
+
+
+def change(collection: Collection[Doc], doc_id: str, fn: Callable[[Doc | None], Doc | None]) -> tuple[Doc | None, bool]:
+    """:func:`shop.store.mutate` on one document, then :func:`publish` what the write put in its outbox."""
+    doc, written = mutate(collection, doc_id, fn)
+    if written:
+        publish(collection, doc)
+    return doc, written
 
 
 def publish(collection: Collection[Doc], doc: Doc | None) -> int:

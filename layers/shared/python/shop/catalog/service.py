@@ -108,12 +108,11 @@ def update_product(product_id: str, changes: dict[str, Any], *, correlation_id: 
         return outbox.add_events(doc, [event])
 
     try:
-        doc, written = mutate(store.products(), product_id, step)
+        doc, written = store.change(product_id, step)
     except DuplicateKeyError as exc:
         raise _sku_taken(changes.get("sku")) from exc
     assert doc is not None
     if written:
-        outbox.publish(store.products(), doc)
         _sync_inventory_sku(product_id, doc["sku"])
     return _with_stock(doc)
 

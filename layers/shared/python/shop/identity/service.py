@@ -17,8 +17,8 @@ from shop.envelope import utc_now_iso
 from shop.errors import Conflict, NotFound, Unauthorized
 from shop.identity.domain import normalise_email, public_user
 from shop.identity.passwords import hash_password, needs_rehash, verify_password
-from shop.identity.store import users
-from shop.store import Doc, mutate
+from shop.identity.store import change, users
+from shop.store import Doc
 
 BAD_CREDENTIALS = "invalid email or password"
 
@@ -69,7 +69,7 @@ def _rehash(user_id: str, password: str) -> None:
         current["passwordHash"] = new_hash
         return current
 
-    mutate(users(), user_id, step)
+    change(user_id, step)
 
 
 def get_user(user_id: str) -> dict[str, Any]:
@@ -108,5 +108,5 @@ def ensure_admin(email: str, password: str, name: str) -> str:
             current["passwordHash"] = hash_password(password)
         return current
 
-    mutate(users(), existing["_id"], promote)
+    change(existing["_id"], promote)
     return str(existing["_id"])

@@ -20,7 +20,7 @@ from pymongo.collection import Collection
 from shop import clients, outbox
 from shop.envelope import INVENTORY_UPDATED, make_event, utc_now_iso
 from shop.inventory.domain import SOURCE, Stock
-from shop.store import Doc, mutate
+from shop.store import Doc
 
 
 def inventory() -> Collection[Doc]:
@@ -70,11 +70,8 @@ def apply(
 
 
 def change(product_id: str, fn: Callable[[Doc | None], Doc | None]) -> tuple[Doc | None, bool]:
-    """``store.mutate`` on one inventory document, then publish its outbox if it was written."""
-    doc, written = mutate(inventory(), product_id, fn)
-    if written:
-        outbox.publish(inventory(), doc)
-    return doc, written
+    """``shop.store.mutate`` on one inventory document, then publish what the write put in its outbox."""
+    return outbox.change(inventory(), product_id, fn)
 
 
 def new_record(product_id: str, sku: str, stock: int) -> Doc:
@@ -115,8 +112,6 @@ def set_reservation_status(
         doc.update(status=to, updatedAt=utc_now_iso(), **fields)
         return outbox.add_events(doc, list(events or []))
 
-    doc, written = mutate(reservations(), order_id, step)
+    doc, _ = outbox.change(reservations(), order_id, step)
     assert doc is not None
-    if written:
-        outbox.publish(reservations(), doc)
     return doc

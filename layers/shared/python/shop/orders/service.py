@@ -110,7 +110,7 @@ def list_orders(caller: Caller, query: ListOrders) -> dict[str, Any]:
 
 def _change(order_id: str, rule: Callable[[Doc], domain.Outcome], *,
             visible_to: Caller | None = None) -> tuple[Doc, bool]:
-    """Apply ``rule(order) -> Outcome`` in a CAS write with its events, then publish them.
+    """Apply ``rule(order) -> Outcome`` in a CAS write with its events (published after the write).
 
     Returns the order and whether it was written; a missing (or, for ``visible_to``, foreign)
     order is a :class:`NotFound`.
@@ -127,8 +127,6 @@ def _change(order_id: str, rule: Callable[[Doc], domain.Outcome], *,
 
     order, wrote = store.change(order_id, change)
     assert order is not None
-    if wrote:
-        outbox.publish(store.orders(), order)
     return order, wrote
 
 

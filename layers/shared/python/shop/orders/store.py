@@ -16,10 +16,10 @@ from pymongo import DESCENDING
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from shop import clients
+from shop import clients, outbox
 from shop.orders.domain import REVENUE_STATUSES, STATUSES, Product
 from shop.paging import decode_cursor, encode_cursor
-from shop.store import Doc, mutate
+from shop.store import Doc
 
 
 class DuplicateIdempotencyKey(Exception):
@@ -57,8 +57,8 @@ def by_idempotency_key(key: str) -> Doc | None:
 
 
 def change(order_id: str, fn: Callable[[Doc | None], Doc | None]) -> tuple[Doc | None, bool]:
-    """``shop.store.mutate`` on one order document."""
-    return mutate(orders(), order_id, fn)
+    """``shop.store.mutate`` on one order document, then publish what the write put in its outbox."""
+    return outbox.change(orders(), order_id, fn)
 
 
 def page(*, buyer_id: str | None, status: str | None, limit: int,

@@ -27,7 +27,7 @@ def provider(name: str) -> PaymentProvider:
 
 
 def _write(order_id: str, rule: Callable[[Doc], domain.Outcome]) -> Doc | None:
-    """CAS-apply ``rule(current) -> Outcome`` and publish the events it stored."""
+    """CAS-apply ``rule(current) -> Outcome``; the events it stored are published after the write."""
 
     def change(current: Doc | None) -> Doc | None:
         if current is None:
@@ -37,10 +37,7 @@ def _write(order_id: str, rule: Callable[[Doc], domain.Outcome]) -> Doc | None:
             return None
         return outbox.add_events(outcome.payment, outcome.events)
 
-    doc, wrote = store.change(order_id, change)
-    if wrote:
-        outbox.publish(store.payments(), doc)
-    return doc
+    return store.change(order_id, change)[0]
 
 
 def charge(envelope: ev.Envelope) -> str:
@@ -54,8 +51,9 @@ def charge(envelope: ev.Envelope) -> str:
     now = ev.utc_now_iso()
     payment, wrote = store.change(order_id, lambda cur: domain.begin_charge(cur, data, now_iso=now))
     assert payment is not None
-    if not wrote or payment["status"] != domain.CHARGING:
+    if not wrote:
         outbox.publish(store.payments(), payment)  # a crash may have left events behind
+    if not wrote or payment["status"] != domain.CHARGING:
         return str(payment["status"])
     token = store.payment_token(order_id)
     result = provider(get_settings().payment_provider).charge(

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from pymongo.collection import Collection
 
-from shop import clients
-from shop.store import Doc, mutate
+from shop import clients, outbox
+from shop.store import Doc
 
 DEFAULT_TOKEN = "tok_visa"
 
@@ -26,8 +26,8 @@ def get(order_id: str) -> Doc | None:
 
 
 def change(order_id: str, fn: Callable[[Doc | None], Doc | None]) -> tuple[Doc | None, bool]:
-    """``shop.store.mutate`` on one payment document."""
-    return mutate(payments(), order_id, fn)
+    """``shop.store.mutate`` on one payment document, then publish what the write put in its outbox."""
+    return outbox.change(payments(), order_id, fn)
 
 
 def payment_token(order_id: str) -> str:
