@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 from shop.consumer import event_consumer
-from shop.envelope import Envelope
 from shop.inventory import reservations
 
-
-@event_consumer
-def handler(envelope: Envelope) -> None:
-    reservations.on_order_created(envelope)
+handler = event_consumer(reservations.on_order_created)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 from shop.consumer import event_consumer
-from shop.envelope import Envelope
 from shop.payments import service
 
-
-@event_consumer
-def handler(envelope: Envelope) -> None:
-    service.cancel(envelope)
+handler = event_consumer(service.cancel)
