@@ -12,6 +12,7 @@ from pymongo import ASCENDING
 from shop.config import get_settings
 from shop.errors import NotFound
 from shop.inventory import domain
+from shop.inventory.models import AdjustBody
 from shop.inventory.store import apply, change, figures, inventory
 from shop.paging import after, decode_cursor, encode_cursor
 from shop.store import Doc
@@ -53,9 +54,7 @@ def list_records(*, low_stock: bool, limit: int, cursor: str | None) -> dict[str
     return {"items": [view(d) for d in docs], "nextCursor": encode_cursor([docs[-1]["_id"]]) if more else None}
 
 
-def adjust(
-    product_id: str, *, delta: int | None, stock: int | None, note: str | None, correlation_id: str | None
-) -> dict[str, Any]:
+def adjust(product_id: str, body: AdjustBody, *, correlation_id: str | None) -> dict[str, Any]:
     """Restock or correct one product's stock (admin); publishes ``inventory.updated``.
 
     Setting the count to what it already is changes nothing and publishes nothing.
@@ -65,11 +64,11 @@ def adjust(
         if doc is None:
             raise NotFound("no inventory record for this product")
         current = figures(doc)
-        new = domain.adjust(current, delta=delta, stock=stock)
+        new = domain.adjust(current, delta=body.delta, stock=body.stock)
         if new == current:
             return None
         reason = "restocked" if new.stock > current.stock else "adjusted"
-        return apply(doc, new, reason=reason, correlation_id=correlation_id, note=note)
+        return apply(doc, new, reason=reason, correlation_id=correlation_id, note=body.note)
 
     doc, _ = change(product_id, step)
     assert doc is not None
