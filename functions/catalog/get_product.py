@@ -6,8 +6,8 @@ from typing import Any
 
 from shop.catalog import service
 from shop.catalog.models import ProductPath
-from shop.catalog.paging import NoQuery
 from shop.http import Request, api_handler, validate
+from shop.paging import NoQuery
 
 
 @api_handler

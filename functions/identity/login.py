@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shop.catalog.paging import NoQuery
 from shop.http import Request, api_handler
 from shop.identity import service
 from shop.identity.models import LoginBody
+from shop.paging import NoQuery
 
 
 @api_handler

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shop.catalog.paging import NoQuery
 from shop.http import Request, api_handler
 from shop.identity import service
+from shop.paging import NoQuery
 
 
 @api_handler

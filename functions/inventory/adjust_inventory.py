@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shop.catalog.paging import NoQuery
 from shop.http import Request, api_handler, validate
 from shop.inventory import service
 from shop.inventory.models import AdjustBody, InventoryPath
+from shop.paging import NoQuery
 
 
 @api_handler
@@ -16,6 +16,4 @@ def handler(request: Request) -> tuple[int, Any]:
     path = validate(InventoryPath, {"productId": request.path_param("productId")})
     request.parse_query(NoQuery)
     body = request.parse(AdjustBody)
-    return 200, service.adjust(
-        path.productId, delta=body.delta, stock=body.stock, note=body.note, correlation_id=request.correlation_id
-    )
+    return 200, service.adjust(path.productId, body, correlation_id=request.correlation_id)

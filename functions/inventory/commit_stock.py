@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from shop.consumer import Envelope, event_consumer
+from shop.consumer import event_consumer
 from shop.inventory import reservations
 
-
-@event_consumer
-def handler(envelope: Envelope) -> None:
-    reservations.on_order_delivered(envelope)
+handler = event_consumer(reservations.on_order_delivered)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shop.catalog.paging import NoQuery
 from shop.http import Request, api_handler, validate
 from shop.inventory import service
 from shop.inventory.models import InventoryPath
+from shop.paging import NoQuery
 
 
 @api_handler

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from shop.consumer import Envelope, event_consumer
+from shop.consumer import event_consumer
 from shop.payments import service
 
-
-@event_consumer
-def handler(envelope: Envelope) -> None:
-    service.service().cancel(envelope)
+handler = event_consumer(service.cancel)

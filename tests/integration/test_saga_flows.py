@@ -11,10 +11,10 @@ import pytest
 from kafka import KafkaProducer
 
 from devstack.testing import Stack, wait_for
+from shop import clients
 from shop.envelope import make_event, wire_value
-from shop.orders import service
+from shop.orders import service, store
 from shop.orders.models import CreateOrder
-from shop.orders.repository import OrderRepository
 
 pytestmark = pytest.mark.stack
 
@@ -203,12 +203,12 @@ def _unpublished_order(stack: Stack, token: str, product_id: str, *, sweepable: 
     me = stack.http("GET", "/api/auth/me", token=token).json
     body = CreateOrder.model_validate({"items": [{"productId": product_id, "quantity": 1}],
                                        "shippingAddress": ADDRESS})
-    repo = OrderRepository(stack.db())
-    doc = service.build_order(str(me["id"]), body, None, f"test-{uuid.uuid4()}", repo)
+    clients.set_clients(mongo=stack.db().client)
+    doc = service.build_order(str(me["id"]), body, None, f"test-{uuid.uuid4()}")
     if sweepable:
-        return repo.insert(doc)
+        return store.insert(doc)
     events = doc["outbox"]
-    repo.insert({**doc, "outbox": [], "outboxPending": False})
+    store.insert({**doc, "outbox": [], "outboxPending": False})
     return {**doc, "outbox": events}
 
 

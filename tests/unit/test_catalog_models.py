@@ -8,9 +8,9 @@ import pytest
 
 from shop.catalog import domain
 from shop.catalog.models import ProductCreate, ProductListQuery, ProductUpdate
-from shop.catalog.paging import after, decode_cursor, encode_cursor
 from shop.errors import BadRequest
 from shop.http import validate
+from shop.paging import after, decode_cursor, encode_cursor
 
 GOOD = {"name": " Mug ", "description": "d", "priceCents": 1299, "currency": "eur", "sku": " ab-1 ",
         "stock": 3, "category": " Kitchen "}

@@ -6,7 +6,8 @@ import pytest
 
 from shop import envelope as ev
 from shop.payments import domain
-from shop.payments.provider import TransientProviderError, get_provider
+from shop.payments.provider import TransientProviderError
+from shop.payments.service import provider
 from shop.payments.simulated import SimulatedProvider
 
 NOW = "2026-01-01T00:00:00.000Z"
@@ -90,6 +91,6 @@ def test_simulated_tokens() -> None:
 
 def test_provider_selection() -> None:
     """settings.payment_provider names the provider; unknown names fail loudly."""
-    assert isinstance(get_provider("simulated"), SimulatedProvider)
+    assert isinstance(provider("simulated"), SimulatedProvider)
     with pytest.raises(ValueError):
-        get_provider("stripe")
+        provider("stripe")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 from pymongo.errors import DuplicateKeyError
 
+from shop.consumer import envelopes
+from shop.envelope import Envelope, make_event, wire_value
 from shop.http import Request, api_handler
 from shop.store import _is_id_clash
 
@@ -36,3 +39,29 @@ def test_duplicate_key_triage() -> None:
     assert _is_id_clash(DuplicateKeyError("dup", 11000, {"errmsg": "UNIQUE constraint failed: users._id"}))
     assert not _is_id_clash(DuplicateKeyError("dup", 11000,
                                               {"errmsg": "UNIQUE constraint failed: index 'idx_users_email'"}))
+
+
+def kafka_record(offset: int, value: bytes, key: bytes | None = None) -> dict[str, object]:
+    record: dict[str, object] = {"topic": "order.created", "partition": 2, "offset": offset, "timestamp": 0,
+                                 "timestampType": "CREATE_TIME", "value": base64.b64encode(value).decode(),
+                                 "headers": []}
+    if key is not None:
+        record["key"] = base64.b64encode(key).decode()
+    return record
+
+
+def test_consumers_get_typed_envelopes_and_skip_the_rest() -> None:
+    """Each record becomes an Envelope with its key and position; non-envelopes are skipped."""
+    published = make_event("order.created", source="orders", key="o1", data={"orderId": "o1"})
+    value = json.dumps(wire_value(published), separators=(",", ":")).encode()
+    batch = {"eventSource": "SelfManagedKafka", "records": {"order.created-2": [
+        kafka_record(7, b"not json"),
+        kafka_record(8, b'{"type": "order.created"}'),
+        kafka_record(9, value, key=b"o1"),
+    ]}}
+    (got,) = list(envelopes(batch))
+    assert isinstance(got, Envelope)
+    assert (got.id, got.type, got.data, got.key, got.partition, got.offset) == (
+        published["id"], "order.created", {"orderId": "o1"}, "o1", 2, 9)
+    assert got.model_dump(exclude_unset=True) == {**wire_value(published), "key": "o1", "topic": "order.created",
+                                                  "partition": 2, "offset": 9}

@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 ORDER_CREATED = "order.created"
 ORDER_UPDATED = "order.updated"
 ORDER_CANCELLED = "order.cancelled"
@@ -34,6 +36,25 @@ TOPICS: tuple[str, ...] = (
     PRODUCT_CREATED,
     PRODUCT_UPDATED,
 )
+
+
+class Envelope(BaseModel):
+    """One event as a consumer receives it: the published value (CONTRACT section 2) plus the
+    record's ``key`` and where it was read (``topic``, ``partition``, ``offset``)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str
+    type: str
+    version: int = 1
+    occurredAt: str = ""
+    source: str = ""
+    correlationId: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    key: str | None = None
+    topic: str = ""
+    partition: int = 0
+    offset: int = 0
 
 
 def utc_now_iso() -> str:

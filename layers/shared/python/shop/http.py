@@ -12,33 +12,18 @@ import functools
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ValidationError
 
+from shop.auth.caller import ROLES, Caller
 from shop.config import get_settings
 from shop.errors import BadRequest, Forbidden, PayloadTooLarge, ShopError, Unauthorized
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
-
-ROLES = ("customer", "admin")
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling, as the Lambda authorizer established it."""
-
-    user_id: str
-    role: str
-    email: str = ""
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 class Request:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pymongo.collection import Collection
@@ -57,20 +58,33 @@ def send(events: list[dict[str, Any]], *, timeout: float = 5.0) -> None:
         raise
 
 
+def change(collection: Collection[Doc], doc_id: str, fn: Callable[[Doc | None], Doc | None]) -> tuple[Doc | None, bool]:
+    """:func:`shop.store.mutate` on one document, then :func:`publish` what the write put in its outbox."""
+    doc, written = mutate(collection, doc_id, fn)
+    if written:
+        publish(collection, doc)
+    return doc, written
+
+
 def publish(collection: Collection[Doc], doc: Doc | None) -> int:
     """Publish what ``doc``'s outbox holds and remove it from the stored document.
 
-    Never raises for a broker problem: the events stay pending for the sweeper. Returns how
-    many events were published.
+    Never raises: the state change is already stored when this runs, so a failure here (broker
+    away, the clearing write losing every race) must not turn a done change into an error; the
+    events stay pending and the sweeper publishes them. Returns how many events were published.
     """
     if not doc or not doc.get("outbox"):
         return 0
-    events = list(doc["outbox"])
     try:
-        send(events)
-    except Exception:  # the broker may be away; the sweeper retries
-        log.warning("outbox publish failed; left for the sweeper", exc_info=True)
+        return _send_and_clear(collection, doc)
+    except Exception:
+        log.warning("publishing %s %s failed; left for the sweeper", collection.name, doc.get("_id"), exc_info=True)
         return 0
+
+
+def _send_and_clear(collection: Collection[Doc], doc: Doc) -> int:
+    events = list(doc["outbox"])
+    send(events)
     sent = {e["id"] for e in events}
 
     def clear(current: Doc | None) -> Doc | None:
@@ -100,8 +114,5 @@ def sweep(collection: Collection[Doc], *, older_than: float, limit: int = 200) -
     cutoff = time.time() - older_than
     published = 0
     for doc in collection.find({"outboxPending": True, "outboxSince": {"$lt": cutoff}}).limit(limit):
-        try:
-            published += publish(collection, doc)
-        except Exception:  # one stuck document must not stop the sweep of the others
-            log.exception("sweeping %s %s failed; will retry on the next sweep", collection.name, doc.get("_id"))
+        published += publish(collection, doc)  # never raises: one stuck document cannot stop the sweep
     return published

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from shop.catalog.models import ProductCreate
-from shop.catalog.service import create_product, products
+from shop.catalog.service import create_product
+from shop.catalog.store import sku_owner
 from shop.errors import Conflict
 
 # (name, category, priceCents, stock, sku, description): some low (< 10), one sold out.
@@ -38,7 +39,7 @@ def seed_demo_products() -> int:
     """Create the demo products that do not exist yet (by SKU); returns how many were created."""
     created = 0
     for body in demo_bodies():
-        if products().find_one({"sku": body.sku}, {"_id": 1}) is not None:
+        if sku_owner(body.sku) is not None:
             continue
         try:
             create_product(body, correlation_id="bootstrap-demo-products")

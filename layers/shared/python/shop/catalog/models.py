@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shop.catalog.domain import normalise_category, normalise_sku
-from shop.catalog.paging import PageQuery
+from shop.paging import PageQuery
 
 MAX_PRICE_CENTS = 100_000_000_00
 MAX_STOCK = 1_000_000_000

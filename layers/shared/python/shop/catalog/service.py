@@ -15,25 +15,20 @@ import uuid
 from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from shop import clients, outbox
-from shop.catalog import domain
+from shop import outbox
+from shop.catalog import domain, store
 from shop.catalog.models import ProductCreate, ProductListQuery
-from shop.catalog.paging import after, decode_cursor, encode_cursor
 from shop.envelope import PRODUCT_CREATED, PRODUCT_UPDATED, make_event, utc_now_iso
 from shop.errors import Conflict, NotFound
-from shop.inventory import service as inventory
+from shop.inventory import store as inventory
 from shop.inventory.domain import Stock
+from shop.paging import after, decode_cursor, encode_cursor
 from shop.store import Doc, mutate
 
 SOURCE = "products"
 _PUBLIC = ("name", "description", "priceCents", "currency", "sku", "category", "active", "createdAt", "updatedAt")
-
-
-def products() -> Collection[Doc]:
-    return clients.db()["products"]
 
 
 def view(doc: Doc, stock: Stock | None) -> dict[str, Any]:
@@ -46,18 +41,14 @@ def _with_stock(doc: Doc) -> dict[str, Any]:
     return view(doc, inventory.figures_for([doc["_id"]]).get(doc["_id"]))
 
 
-def _sku_taken(sku: str, other_than: str | None = None) -> Conflict | None:
-    found = products().find_one({"sku": sku}, {"_id": 1})
-    if found is not None and found["_id"] != other_than:
-        return Conflict(f"sku {sku} is already used by another product", code="sku_taken")
-    return None
+def _sku_taken(sku: str | None) -> Conflict:
+    return Conflict(f"sku {sku} is already used by another product", code="sku_taken")
 
 
 def create_product(body: ProductCreate, *, correlation_id: str | None) -> dict[str, Any]:
     """A new product and its inventory record; publishes ``product.created``."""
-    clash = _sku_taken(body.sku)
-    if clash:
-        raise clash
+    if store.sku_owner(body.sku) is not None:
+        raise _sku_taken(body.sku)
     product_id = str(uuid.uuid4())
     now = utc_now_iso()
     record = inventory.new_record(product_id, body.sku, body.stock)
@@ -89,20 +80,18 @@ def create_product(body: ProductCreate, *, correlation_id: str | None) -> dict[s
     outbox.add_events(doc, [make_event(PRODUCT_CREATED, source=SOURCE, key=product_id, data=data,
                                        correlation_id=correlation_id)])
     try:
-        products().insert_one(doc)
+        store.products().insert_one(doc)
     except DuplicateKeyError as exc:
         inventory.inventory().delete_one({"_id": product_id})
-        raise Conflict(f"sku {body.sku} is already used by another product", code="sku_taken") from exc
-    outbox.publish(products(), doc)
+        raise _sku_taken(body.sku) from exc
+    outbox.publish(store.products(), doc)
     return view(doc, inventory.figures(record))
 
 
 def update_product(product_id: str, changes: dict[str, Any], *, correlation_id: str | None) -> dict[str, Any]:
     """Change some fields of a product; publishes ``product.updated`` with what changed (if anything did)."""
-    if "sku" in changes:
-        clash = _sku_taken(changes["sku"], other_than=product_id)
-        if clash:
-            raise clash
+    if "sku" in changes and store.sku_owner(changes["sku"]) not in (None, product_id):
+        raise _sku_taken(changes["sku"])
 
     def step(doc: Doc | None) -> Doc | None:
         if doc is None:
@@ -119,12 +108,11 @@ def update_product(product_id: str, changes: dict[str, Any], *, correlation_id: 
         return outbox.add_events(doc, [event])
 
     try:
-        doc, written = mutate(products(), product_id, step)
+        doc, written = store.change(product_id, step)
     except DuplicateKeyError as exc:
-        raise Conflict(f"sku {changes.get('sku')} is already used by another product", code="sku_taken") from exc
+        raise _sku_taken(changes.get("sku")) from exc
     assert doc is not None
     if written:
-        outbox.publish(products(), doc)
         _sync_inventory_sku(product_id, doc["sku"])
     return _with_stock(doc)
 
@@ -141,7 +129,7 @@ def _sync_inventory_sku(product_id: str, sku: str) -> None:
 
 def get_product(product_id: str) -> dict[str, Any]:
     """One active product (inactive ones are hidden from the public catalog)."""
-    doc = products().find_one({"_id": product_id, "active": True})
+    doc = store.products().find_one({"_id": product_id, "active": True})
     if doc is None:
         raise NotFound("product not found")
     return _with_stock(doc)
@@ -161,7 +149,7 @@ def list_products(query: ProductListQuery) -> dict[str, Any]:
     if query.cursor:
         clauses.append(after(("nameKey", "_id"), decode_cursor(query.cursor, (str, str))))
     docs = list(
-        products()
+        store.products()
         .find({"$and": clauses} if len(clauses) > 1 else clauses[0])
         .sort([("nameKey", ASCENDING), ("_id", ASCENDING)])
         .limit(query.limit + 1)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-ROLE_CUSTOMER = "customer"
-ROLE_ADMIN = "admin"
+from shop.auth.caller import ROLE_CUSTOMER
 
 # Deliberately loose (one "@", a dot in the domain, no spaces): the mailbox is the proof.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -9,22 +9,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from shop import clients
 from shop.auth import tokens
+from shop.auth.caller import ROLE_ADMIN, ROLE_CUSTOMER
 from shop.envelope import utc_now_iso
 from shop.errors import Conflict, NotFound, Unauthorized
-from shop.identity.domain import ROLE_ADMIN, ROLE_CUSTOMER, normalise_email, public_user
+from shop.identity.domain import normalise_email, public_user
 from shop.identity.passwords import hash_password, needs_rehash, verify_password
-from shop.store import Doc, mutate
+from shop.identity.store import change, users
+from shop.store import Doc
 
 BAD_CREDENTIALS = "invalid email or password"
-
-
-def users() -> Collection[Doc]:
-    return clients.db()["users"]
 
 
 def _session(doc: Doc) -> dict[str, Any]:
@@ -73,7 +69,7 @@ def _rehash(user_id: str, password: str) -> None:
         current["passwordHash"] = new_hash
         return current
 
-    mutate(users(), user_id, step)
+    change(user_id, step)
 
 
 def get_user(user_id: str) -> dict[str, Any]:
@@ -112,5 +108,5 @@ def ensure_admin(email: str, password: str, name: str) -> str:
             current["passwordHash"] = hash_password(password)
         return current
 
-    mutate(users(), existing["_id"], promote)
+    change(existing["_id"], promote)
     return str(existing["_id"])

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from shop.errors import BadRequest, Conflict
 
+#: The ``source`` of the events inventory publishes.
+SOURCE = "inventory"
+
 
 class InsufficientStock(Conflict):
     """Fewer units are available than asked for."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shop.catalog.paging import PageQuery
+from shop.paging import PageQuery
 
 # Ids become keys of the ``holds``/``committed`` maps, so no dots or dollars.
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"

@@ -36,16 +36,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
-from pymongo.collection import Collection
 
-from shop import clients, outbox
-from shop.consumer import Envelope
-from shop.envelope import INVENTORY_RESERVATION_FAILED, make_event, utc_now_iso
+from shop import outbox
+from shop.envelope import INVENTORY_RESERVATION_FAILED, Envelope, make_event, utc_now_iso
 from shop.errors import ShopError
 from shop.inventory import domain
-from shop.inventory.domain import InsufficientStock, Line
+from shop.inventory.domain import SOURCE, InsufficientStock, Line
 from shop.inventory.models import OrderEventData
-from shop.inventory.service import SOURCE, apply, change, figures
+from shop.inventory.store import apply, change, figures, inventory, reservations, set_reservation_status
 from shop.store import Doc, mutate
 
 log = logging.getLogger(__name__)
@@ -64,30 +62,8 @@ class ReservationNotReady(ShopError):
     code = "reservation_not_ready"
 
 
-def reservations() -> Collection[Doc]:
-    return clients.db()["reservations"]
-
-
 def _lines(doc: Doc) -> list[Line]:
     return [Line(product_id=str(x["productId"]), quantity=int(x["quantity"])) for x in doc.get("lines") or []]
-
-
-def _set_status(
-    order_id: str, frm: tuple[str, ...], to: str, *, events: list[dict[str, Any]] | None = None, **fields: Any
-) -> Doc:
-    """Move the reservation from one of ``frm`` to ``to``; returns the stored document either way."""
-
-    def step(doc: Doc | None) -> Doc | None:
-        if doc is None or doc.get("status") not in frm:
-            return None
-        doc.update(status=to, updatedAt=utc_now_iso(), **fields)
-        return outbox.add_events(doc, list(events or []))
-
-    doc, written = mutate(reservations(), order_id, step)
-    assert doc is not None
-    if written:
-        outbox.publish(reservations(), doc)
-    return doc
 
 
 # ---- one inventory document ------------------------------------------------------------------
@@ -150,7 +126,7 @@ def _commit_hold(order_id: str, product_id: str, correlation_id: str | None) -> 
 
 def _shortfall(order_id: str, line: Line) -> dict[str, Any] | None:
     """The short-line record of ``line`` as things stand, or ``None`` if it could be served."""
-    doc = clients.db()["inventory"].find_one({"_id": line.product_id})
+    doc = inventory().find_one({"_id": line.product_id})
     if doc is not None and order_id in (doc.get("holds") or {}):
         return None
     available = figures(doc).available if doc is not None else 0
@@ -194,7 +170,7 @@ def reserve(order_id: str, items: Iterable[tuple[str, int]], *, correlation_id: 
             break
 
     if not short:
-        doc = _set_status(order_id, (RESERVING,), RESERVED)
+        doc = set_reservation_status(order_id, (RESERVING,), RESERVED)
         if doc["status"] == RELEASED:  # cancelled while we were reserving
             _release_all(order_id, [x.product_id for x in lines], correlation_id)
         return str(doc["status"])
@@ -207,7 +183,7 @@ def reserve(order_id: str, items: Iterable[tuple[str, int]], *, correlation_id: 
         data={"orderId": order_id, "items": short, "reason": "insufficient_stock"},
         correlation_id=correlation_id,
     )
-    doc = _set_status(order_id, (RESERVING,), FAILED, shortLines=short, events=[failed])
+    doc = set_reservation_status(order_id, (RESERVING,), FAILED, shortLines=short, events=[failed])
     return str(doc["status"])
 
 
@@ -249,7 +225,7 @@ def commit(order_id: str, *, correlation_id: str | None) -> str:
         return str(status)
     for line in _lines(doc):
         _commit_hold(order_id, line.product_id, correlation_id)
-    return str(_set_status(order_id, (RESERVED,), COMMITTED)["status"])
+    return str(set_reservation_status(order_id, (RESERVED,), COMMITTED)["status"])
 
 
 # ---- Kafka entry points ------------------------------------------------------------------------
@@ -257,10 +233,10 @@ def commit(order_id: str, *, correlation_id: str | None) -> str:
 
 def _order_data(envelope: Envelope) -> OrderEventData | None:
     try:
-        return OrderEventData.model_validate(envelope.get("data"))
+        return OrderEventData.model_validate(envelope.data)
     except ValidationError as exc:
         # A malformed event can never succeed; retrying it would only hold up the partition.
-        log.error("skipping %s event %s with a malformed payload: %s", envelope.get("type"), envelope.get("id"), exc)
+        log.error("skipping %s event %s with a malformed payload: %s", envelope.type, envelope.id, exc)
         return None
 
 
@@ -269,10 +245,10 @@ def on_order_created(envelope: Envelope) -> str | None:
     if data is None:
         return None
     if not data.items:
-        log.error("skipping order.created %s without items", envelope.get("id"))
+        log.error("skipping order.created %s without items", envelope.id)
         return None
     items = [(x.productId, x.quantity) for x in data.items]
-    return reserve(data.orderId, items, correlation_id=envelope.get("correlationId"))
+    return reserve(data.orderId, items, correlation_id=envelope.correlationId)
 
 
 def on_order_cancelled(envelope: Envelope) -> str | None:
@@ -280,11 +256,11 @@ def on_order_cancelled(envelope: Envelope) -> str | None:
     if data is None:
         return None
     product_ids = [x.productId for x in data.items]
-    return release(data.orderId, product_ids, correlation_id=envelope.get("correlationId"))
+    return release(data.orderId, product_ids, correlation_id=envelope.correlationId)
 
 
 def on_order_delivered(envelope: Envelope) -> str | None:
     data = _order_data(envelope)
     if data is None:
         return None
-    return commit(data.orderId, correlation_id=envelope.get("correlationId"))
+    return commit(data.orderId, correlation_id=envelope.correlationId)

@@ -9,27 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from shop import envelope as ev
+from shop import outbox
+from shop.auth.caller import Caller
 from shop.config import get_settings
 from shop.errors import Conflict, Forbidden, NotFound
-from shop.http import Caller
-from shop.orders import domain, lookups
+from shop.orders import domain, store
 from shop.orders.models import CreateOrder, ListOrders
-from shop.orders.repository import DuplicateIdempotencyKey, OrderRepository
-from shop.outbox import add_events
+from shop.orders.store import DuplicateIdempotencyKey
 from shop.store import Doc, public
 
 log = logging.getLogger(__name__)
-
-_repo: OrderRepository | None = None
-
-
-def repository() -> OrderRepository:
-    """The process-wide repository (warm invocations reuse it)."""
-    global _repo
-    if _repo is None:
-        _repo = OrderRepository()
-    return _repo
-
 
 def to_public(order: Doc) -> Doc:
     """An order as the API returns it."""
@@ -44,13 +33,12 @@ class Created:
     created: bool
 
 
-def build_order(buyer_id: str, body: CreateOrder, key: str | None, correlation_id: str | None,
-                repo: OrderRepository) -> Doc:
+def build_order(buyer_id: str, body: CreateOrder, key: str | None, correlation_id: str | None) -> Doc:
     """Price and stock-check a request, and build the pending order with its ``order.created`` event."""
     lines = [(line.productId, line.quantity) for line in body.items]
     ids = [pid for pid, _ in lines]
-    priced = domain.price_lines(lines, lookups.products_by_id(repo.db, ids), get_settings().tax_rate_bps)
-    short = domain.stock_shortages(lines, lookups.available_stock(repo.db, ids))
+    priced = domain.price_lines(lines, store.products_by_id(ids), get_settings().tax_rate_bps)
+    short = domain.stock_shortages(lines, store.available_stock(ids))
     if short:
         raise Conflict("not enough stock for: " + ", ".join(s["productId"] for s in short),
                        code="insufficient_stock", details=short)
@@ -73,26 +61,24 @@ def ensure_customer(caller: Caller) -> None:
         raise Forbidden("orders are placed by customers; admins cannot place orders")
 
 
-def create_order(caller: Caller, body: CreateOrder, key: str | None, correlation_id: str | None,
-                 *, repo: OrderRepository | None = None) -> Created:
+def create_order(caller: Caller, body: CreateOrder, key: str | None, correlation_id: str | None) -> Created:
     """Place an order (customers only). With an idempotency key, a retry returns the first order."""
-    repo = repo or repository()
     ensure_customer(caller)
     body_hash = domain.request_hash(body.model_dump(mode="json"))
     scoped = domain.idempotency_key(caller.user_id, key) if key else None
     if scoped is not None:
-        existing = repo.by_idempotency_key(scoped)
+        existing = store.by_idempotency_key(scoped)
         if existing is not None:
             return Created(_replay(existing, body_hash), created=False)
-    order = build_order(caller.user_id, body, key, correlation_id, repo)
+    order = build_order(caller.user_id, body, key, correlation_id)
     try:
-        repo.insert(order)
+        store.insert(order)
     except DuplicateIdempotencyKey:
-        existing = repo.by_idempotency_key(str(scoped))
+        existing = store.by_idempotency_key(str(scoped))
         if existing is None:  # pragma: no cover - the clash implies the other order exists
             raise
         return Created(_replay(existing, body_hash), created=False)
-    repo.publish(order)
+    outbox.publish(store.orders(), order)
     return Created(order, created=True)
 
 
@@ -103,17 +89,17 @@ def _replay(existing: Doc, body_hash: str) -> Doc:
     return existing
 
 
-def get_order(caller: Caller, order_id: str, *, repo: OrderRepository | None = None) -> Doc:
+def get_order(caller: Caller, order_id: str) -> Doc:
     """The order, for its owner or an admin; anyone else is told it does not exist."""
-    order = (repo or repository()).get(order_id)
+    order = store.get(order_id)
     if order is None or (not caller.is_admin and order.get("buyerId") != caller.user_id):
         raise NotFound(f"order {order_id} not found")
     return order
 
 
-def list_orders(caller: Caller, query: ListOrders, *, repo: OrderRepository | None = None) -> dict[str, Any]:
+def list_orders(caller: Caller, query: ListOrders) -> dict[str, Any]:
     """The caller's orders (admins: everyone's), newest first, optionally one status only."""
-    docs, next_cursor = (repo or repository()).page(
+    docs, next_cursor = store.page(
         buyer_id=None if caller.is_admin else caller.user_id,
         status=query.status,
         limit=query.limit,
@@ -122,9 +108,13 @@ def list_orders(caller: Caller, query: ListOrders, *, repo: OrderRepository | No
     return {"items": [to_public(d) for d in docs], "nextCursor": next_cursor}
 
 
-def _change(order_id: str, rule: Callable[[Doc], domain.Outcome], repo: OrderRepository,
-            *, visible_to: Caller | None = None) -> Doc:
-    """Apply ``rule(order) -> Outcome`` in a CAS write with its events, then publish them."""
+def _change(order_id: str, rule: Callable[[Doc], domain.Outcome], *,
+            visible_to: Caller | None = None) -> tuple[Doc, bool]:
+    """Apply ``rule(order) -> Outcome`` in a CAS write with its events (published after the write).
+
+    Returns the order and whether it was written; a missing (or, for ``visible_to``, foreign)
+    order is a :class:`NotFound`.
+    """
 
     def change(current: Doc | None) -> Doc | None:
         if current is None or (visible_to is not None and not visible_to.is_admin
@@ -133,34 +123,28 @@ def _change(order_id: str, rule: Callable[[Doc], domain.Outcome], repo: OrderRep
         outcome = rule(current)
         if outcome.order is None:
             return None
-        return add_events(outcome.order, outcome.events)
+        return outbox.add_events(outcome.order, outcome.events)
 
-    order, wrote = repo.mutate(order_id, change)
+    order, wrote = store.change(order_id, change)
     assert order is not None
-    if wrote:
-        repo.publish(order)
-    return order
+    return order, wrote
 
 
-def update_status(caller: Caller, order_id: str, status: str, correlation_id: str | None,
-                  *, repo: OrderRepository | None = None) -> Doc:
+def update_status(caller: Caller, order_id: str, status: str, correlation_id: str | None) -> Doc:
     """Admin: move an order along the state machine (illegal transitions are 409)."""
     if not caller.is_admin:
         raise Forbidden("admin role required")
     now = ev.utc_now_iso()
     return _change(order_id, lambda o: domain.transition(o, status, now_iso=now, correlation_id=correlation_id,
-                                                         reason=domain.REASON_ADMIN),
-                   repo or repository())
+                                                         reason=domain.REASON_ADMIN))[0]
 
 
-def cancel_order(caller: Caller, order_id: str, reason: str | None, correlation_id: str | None,
-                 *, repo: OrderRepository | None = None) -> Doc:
+def cancel_order(caller: Caller, order_id: str, reason: str | None, correlation_id: str | None) -> Doc:
     """Owner or admin: cancel while pending, paid or processing; the reason defaults to who asked."""
     default = domain.REASON_ADMIN if caller.is_admin else domain.REASON_CUSTOMER
     now = ev.utc_now_iso()
     return _change(order_id, lambda o: domain.cancel(o, reason=reason or default, now_iso=now,
-                                                     correlation_id=correlation_id),
-                   repo or repository(), visible_to=caller)
+                                                     correlation_id=correlation_id), visible_to=caller)[0]
 
 
 SAGA_EVENTS: frozenset[str] = frozenset({
@@ -168,55 +152,38 @@ SAGA_EVENTS: frozenset[str] = frozenset({
 })
 
 
-def apply_saga_event(envelope: dict[str, Any], *, repo: OrderRepository | None = None) -> bool:
+def apply_saga_event(envelope: ev.Envelope) -> bool:
     """Apply a payment / inventory event to its order; returns whether the order changed."""
-    event_type = str(envelope.get("type"))
+    event_type = envelope.type
     if event_type not in SAGA_EVENTS:
         log.warning("orders ignore %s events", event_type)
         return False
-    data = envelope.get("data") or {}
-    order_id = data.get("orderId") or envelope.get("key")
+    order_id = envelope.data.get("orderId") or envelope.key
     if not order_id:
-        log.warning("%s event %s names no order; skipped", event_type, envelope.get("id"))
+        log.warning("%s event %s names no order; skipped", event_type, envelope.id)
         return False
-    repo = repo or repository()
     now = ev.utc_now_iso()
-    correlation_id = envelope.get("correlationId")
-    missing = False
-
-    def change(current: Doc | None) -> Doc | None:
-        nonlocal missing
-        if current is None:
-            missing = True
-            return None
-        outcome = domain.apply_saga_event(current, event_type, str(envelope["id"]), now_iso=now,
-                                          correlation_id=correlation_id)
-        if outcome.order is None:
-            return None
-        return add_events(outcome.order, outcome.events)
-
-    order, wrote = repo.mutate(str(order_id), change)
-    if missing:
-        log.warning("%s event %s for unknown order %s; skipped", event_type, envelope.get("id"), order_id)
+    try:
+        _, wrote = _change(str(order_id), lambda o: domain.apply_saga_event(
+            o, event_type, envelope.id, now_iso=now, correlation_id=envelope.correlationId))
+    except NotFound:
+        log.warning("%s event %s for unknown order %s; skipped", event_type, envelope.id, order_id)
         return False
-    if wrote:
-        repo.publish(order)
     return wrote
 
 
-def admin_stats(caller: Caller, *, repo: OrderRepository | None = None) -> dict[str, Any]:
+def admin_stats(caller: Caller) -> dict[str, Any]:
     """Counts by status, revenue (paid-or-later, not cancelled) and the low-stock count."""
     if not caller.is_admin:
         raise Forbidden("admin role required")
-    repo = repo or repository()
     settings = get_settings()
-    counts = repo.counts_by_status()
-    revenue = repo.revenue_by_currency()
+    counts = store.counts_by_status()
+    revenue = store.revenue_by_currency()
     return {
         "ordersByStatus": counts,
         "totalOrders": sum(counts.values()),
         "revenueCents": sum(revenue.values()),
         "revenueByCurrency": revenue,
-        "lowStockCount": lookups.low_stock_count(repo.db, settings.low_stock_threshold),
+        "lowStockCount": store.low_stock_count(settings.low_stock_threshold),
         "lowStockThreshold": settings.low_stock_threshold,
     }

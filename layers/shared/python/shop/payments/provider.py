@@ -48,14 +48,3 @@ class PaymentProvider(Protocol):
         """Give back ``amount_cents`` of ``payment_id``."""
         ...
 
-
-def get_provider(name: str | None = None) -> PaymentProvider:
-    """The provider named by ``settings.payment_provider`` (only ``simulated`` ships locally)."""
-    from shop.config import get_settings
-
-    chosen = name or get_settings().payment_provider
-    if chosen == "simulated":
-        from shop.payments.simulated import SimulatedProvider
-
-        return SimulatedProvider()
-    raise ValueError(f"unknown payment provider {chosen!r}")
