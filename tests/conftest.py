@@ -22,9 +22,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    """Start the whole local stack on free ports for this test session."""
+    """Start the whole local stack on free ports for this test session, its functions warmed up."""
     s = start_stack()
     try:
+        s.warm_up()
         yield s
     finally:
         s.close()

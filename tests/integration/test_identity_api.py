@@ -16,16 +16,6 @@ from shop.auth import tokens
 pytestmark = pytest.mark.stack
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _warm(stack: Stack) -> None:
-    """Wait out cold starts once (a busy machine can take longer than one request's timeout)."""
-    stack.http("GET", "/api/products?limit=1", timeout=180)
-    stack.http("POST", "/api/auth/register", json_body={}, timeout=180)
-    stack.http("POST", "/api/auth/login", json_body={"email": stack.admin_email, "password": stack.admin_password},
-               timeout=180)
-    stack.http("GET", "/api/auth/me", token=stack.admin_token(), timeout=180)
-
-
 PASSWORD = "correct-horse-battery"
 
 

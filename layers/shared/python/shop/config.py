@@ -23,6 +23,7 @@ class Settings:
     jwt_secret_id: str = "shop/jwt-signing-key"
     jwt_ttl_seconds: int = 3600
     jwt_issuer: str = "shop"
+    jwt_key_max_age_seconds: int = 300
     tax_rate_bps: int = 800
     low_stock_threshold: int = 10
     payment_provider: str = "simulated"
@@ -66,6 +67,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         jwt_secret_id=e.get("JWT_SECRET_ID", d.jwt_secret_id),
         jwt_ttl_seconds=env_int(e, "JWT_TTL_SECONDS", d.jwt_ttl_seconds),
         jwt_issuer=e.get("JWT_ISSUER", d.jwt_issuer),
+        jwt_key_max_age_seconds=env_int(e, "JWT_KEY_MAX_AGE_SECONDS", d.jwt_key_max_age_seconds),
         tax_rate_bps=env_int(e, "TAX_RATE_BPS", d.tax_rate_bps),
         low_stock_threshold=env_int(e, "LOW_STOCK_THRESHOLD", d.low_stock_threshold),
         payment_provider=e.get("PAYMENT_PROVIDER", d.payment_provider),
