@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import uuid
 from typing import Any
 
 import boto3
 import pytest
 
-from devstack.testing import Stack
+from devstack.testing import Stack, wait_for
 from shop.auth import tokens
+from shop.errors import Unauthorized
 
 pytestmark = pytest.mark.stack
 
@@ -164,3 +166,36 @@ def test_ensure_admin_is_idempotent_and_takes_over_the_address(stack: Stack) -> 
     token = stack.login(email, "configured-secret-1")
     assert stack.http("GET", "/api/auth/me", token=token).json["role"] == "admin"
     assert stack.db()["users"].count_documents({"email": email.lower()}) == 1
+
+
+@pytest.mark.disruptive
+def test_rotated_signing_key_is_used_without_a_cold_start(stack: Stack) -> None:
+    """After the secret is rotated, warm functions sign and accept tokens with the new key within the
+    key's max age (``JWT_KEY_MAX_AGE_SECONDS``, 2 s on the test stack), and refuse the old one."""
+    sm = boto3.client("secretsmanager", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    secret_id = stack.env.get("JWT_SECRET_ID", "shop/jwt-signing-key")
+    old, new = signing_key(stack), secrets.token_urlsafe(48)
+    email = fresh_email("rotate")
+    user_id = stack.http("GET", "/api/auth/me", token=stack.register(email)).json["id"]
+
+    def accepted_login(key: str) -> str | None:
+        """A login token signed with ``key`` that the gateway's authorizer accepts, if both already use it."""
+        token = stack.login(email, PASSWORD)
+        try:
+            tokens.verify(token, secret=key)
+        except Unauthorized:
+            return None
+        return token if stack.http("GET", "/api/auth/me", token=token).status == 200 else None
+
+    sm.put_secret_value(SecretId=secret_id, SecretString=new)
+    try:
+        token = wait_for(lambda: accepted_login(new), timeout=30, message="the rotated key to be used")
+        me = stack.http("GET", "/api/auth/me", token=token)
+        assert me.status == 200 and me.json["id"] == user_id, me
+        # A fresh token (not in the gateway's authorizer cache) signed with the old key is refused.
+        stale = tokens.issue(user_id, "customer", email.lower(), secret=old)
+        assert stack.http("GET", "/api/auth/me", token=stale).status == 401
+    finally:
+        sm.put_secret_value(SecretId=secret_id, SecretString=old)
+        wait_for(lambda: accepted_login(old), timeout=30, message="the restored key to be used")
