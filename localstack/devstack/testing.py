@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import boto3
 import pymongo
 from pymongo.database import Database
 
@@ -101,6 +102,20 @@ class Stack:
         if self._mongo is None:
             self._mongo = pymongo.MongoClient(self.mongodb_uri, tz_aware=True)
         return self._mongo["shop"]
+
+    def secretsmanager(self) -> Any:
+        """A boto3 Secrets Manager client on the stack's AWS emulator."""
+        return boto3.client("secretsmanager", endpoint_url=self.aws_endpoint_url,
+                            region_name=self.env.get("AWS_REGION", "us-east-1"),
+                            aws_access_key_id="test", aws_secret_access_key="test")
+
+    @property
+    def jwt_secret_id(self) -> str:
+        return self.env.get("JWT_SECRET_ID", "shop/jwt-signing-key")
+
+    def signing_key(self) -> str:
+        """The JWT signing key the API uses, read from the stack's Secrets Manager."""
+        return str(self.secretsmanager().get_secret_value(SecretId=self.jwt_secret_id)["SecretString"])
 
     def http(self, method: str, path: str, *, token: str | None = None, json_body: Any = None,
              body: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 60) -> Response:

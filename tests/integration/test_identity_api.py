@@ -8,7 +8,6 @@ import secrets
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 
 from devstack.testing import Stack, wait_for
@@ -23,12 +22,6 @@ PASSWORD = "correct-horse-battery"
 
 def fresh_email(tag: str = "user") -> str:
     return f"{tag}-{uuid.uuid4().hex[:12]}@Example.COM"
-
-
-def signing_key(stack: Stack) -> str:
-    sm = boto3.client("secretsmanager", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1",
-                      aws_access_key_id="test", aws_secret_access_key="test")
-    return str(sm.get_secret_value(SecretId=stack.env.get("JWT_SECRET_ID", "shop/jwt-signing-key"))["SecretString"])
 
 
 def assert_error(r: Any, status: int, code: str | None = None) -> None:
@@ -115,8 +108,8 @@ def _tamper(token: str, **claims: Any) -> str:
 def test_bad_tokens_are_rejected(stack: Stack) -> None:
     """No token, garbage, expired, tampered, foreign-key and alg=none tokens all get 401."""
     user_token = stack.register(fresh_email())
-    claims = tokens.verify(user_token, secret=signing_key(stack))
-    expired = tokens.issue(claims.user_id, "customer", claims.email, secret=signing_key(stack), ttl=-60)
+    claims = tokens.verify(user_token, secret=stack.signing_key())
+    expired = tokens.issue(claims.user_id, "customer", claims.email, secret=stack.signing_key(), ttl=-60)
     foreign = tokens.issue(claims.user_id, "admin", claims.email, secret="some-other-key-" + uuid.uuid4().hex)
     tampered = _tamper(user_token, role="admin")
     none_header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').decode().rstrip("=")
@@ -172,10 +165,8 @@ def test_ensure_admin_is_idempotent_and_takes_over_the_address(stack: Stack) -> 
 def test_rotated_signing_key_is_used_without_a_cold_start(stack: Stack) -> None:
     """After the secret is rotated, warm functions sign and accept tokens with the new key within the
     key's max age (``JWT_KEY_MAX_AGE_SECONDS``, 2 s on the test stack), and refuse the old one."""
-    sm = boto3.client("secretsmanager", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1",
-                      aws_access_key_id="test", aws_secret_access_key="test")
-    secret_id = stack.env.get("JWT_SECRET_ID", "shop/jwt-signing-key")
-    old, new = signing_key(stack), secrets.token_urlsafe(48)
+    sm, secret_id = stack.secretsmanager(), stack.jwt_secret_id
+    old, new = stack.signing_key(), secrets.token_urlsafe(48)
     email = fresh_email("rotate")
     user_id = stack.http("GET", "/api/auth/me", token=stack.register(email)).json["id"]
 

@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,6 @@ from devstack.testing import EVENTUAL, Stack, wait_for
 pytestmark = pytest.mark.stack
 
 FINAL = ("reserved", "failed", "released", "committed")
-
-
-@pytest.fixture(scope="module")
-def producer(stack: Stack) -> Iterator[KafkaProducer]:
-    p = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap.split(","), acks="all", linger_ms=0)
-    yield p
-    p.close(5)
 
 
 def envelope(event_type: str, order_id: str, lines: list[tuple[str, int]]) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,13 +26,6 @@ FLOW_TIMEOUT = 60.0  # generous: the whole team's tests share one 2-core stack
 def buyers(stack: Stack) -> list[str]:
     """Two customers shared by this module's tests (each test uses its own products)."""
     return [stack.customer_token("saga-a"), stack.customer_token("saga-b")]
-
-
-@pytest.fixture(scope="module")
-def producer(stack: Stack) -> Iterator[KafkaProducer]:
-    p = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap.split(","), acks="all", linger_ms=0)
-    yield p
-    p.close(5)
 
 
 def place(stack: Stack, token: str, product_id: str, quantity: int = 1, payment_token: str | None = None) -> str:
