@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from kafka import KafkaProducer
 
 from devstack.testing import Stack, remove_data, start_stack
 
@@ -22,10 +23,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    """Start the whole local stack on free ports for this test session."""
+    """Start the whole local stack on free ports for this test session, its functions warmed up."""
     s = start_stack()
     try:
+        s.warm_up()
         yield s
     finally:
         s.close()
         remove_data(s)
+
+
+@pytest.fixture(scope="module")
+def producer(stack: Stack) -> Iterator[KafkaProducer]:
+    """A real kafka-python producer on the stack's broker (large enough for the relay's oversized records)."""
+    p = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap.split(","), acks="all", linger_ms=0,
+                      max_request_size=2 * 1024 * 1024)
+    try:
+        yield p
+    finally:
+        p.close(5)

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.data_classes import event_source
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
+    APIGatewayAuthorizerResponse,
+    APIGatewayAuthorizerTokenEvent,
+)
+
 from shop.auth import tokens
 from shop.errors import Unauthorized
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+@event_source(data_class=APIGatewayAuthorizerTokenEvent)
+def handler(event: APIGatewayAuthorizerTokenEvent, context: Any) -> dict[str, Any]:
     try:
-        claims = tokens.verify(tokens.bearer(event.get("authorizationToken")))
+        claims = tokens.verify(tokens.bearer(event.authorization_token))
     except Unauthorized as exc:
         # API Gateway turns exactly this message into a 401.
         raise Exception("Unauthorized") from exc
-    # Allow the whole API: the result is cached per token, and per-route rules (role,
-    # ownership) are the functions' job.
-    arn_parts = str(event.get("methodArn", "")).split("/")
-    resource = "/".join(arn_parts[:2]) + "/*/*" if len(arn_parts) >= 2 else "*"
-    return {
-        "principalId": claims.user_id,
-        "policyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": resource}],
-        },
-        "context": {"userId": claims.user_id, "role": claims.role, "email": claims.email},
-    }
+    # Allow the whole API (every method and path of this stage): the result is cached per token,
+    # and per-route rules (role, ownership) are the functions' job.
+    policy = APIGatewayAuthorizerResponse.from_route_arn(
+        event.method_arn, principal_id=claims.user_id,
+        context={"userId": claims.user_id, "role": claims.role, "email": claims.email})
+    policy.allow_all_routes()
+    return policy.asdict()

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import boto3
 import pymongo
 from pymongo.database import Database
 
@@ -30,10 +31,17 @@ from devstack.settings import ROOT
 
 T = TypeVar("T")
 
-#: How the test stack differs from the dev stack: quick schedules and outbox grace.
+#: Deadline for eventual effects (Kafka → consumer → database); generous for a busy shared machine.
+EVENTUAL = 90.0
+
+#: A valid shipping address for orders placed by tests.
+ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
+
+#: How the test stack differs from the dev stack: quick schedules, outbox grace and signing-key refresh.
 TEST_ENV = {
     "DEVSTACK_SCHEDULE_INTERVAL": "2",
     "DEVSTACK_ENV_OUTBOX_GRACE_SECONDS": "2",
+    "DEVSTACK_ENV_JWT_KEY_MAX_AGE_SECONDS": "2",
     "DEVSTACK_ENV_LOG_LEVEL": "INFO",
 }
 
@@ -95,6 +103,20 @@ class Stack:
             self._mongo = pymongo.MongoClient(self.mongodb_uri, tz_aware=True)
         return self._mongo["shop"]
 
+    def secretsmanager(self) -> Any:
+        """A boto3 Secrets Manager client on the stack's AWS emulator."""
+        return boto3.client("secretsmanager", endpoint_url=self.aws_endpoint_url,
+                            region_name=self.env.get("AWS_REGION", "us-east-1"),
+                            aws_access_key_id="test", aws_secret_access_key="test")
+
+    @property
+    def jwt_secret_id(self) -> str:
+        return self.env.get("JWT_SECRET_ID", "shop/jwt-signing-key")
+
+    def signing_key(self) -> str:
+        """The JWT signing key the API uses, read from the stack's Secrets Manager."""
+        return str(self.secretsmanager().get_secret_value(SecretId=self.jwt_secret_id)["SecretString"])
+
     def http(self, method: str, path: str, *, token: str | None = None, json_body: Any = None,
              body: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 60) -> Response:
         """One HTTP request to the emulated API Gateway (``path`` starts with /api)."""
@@ -118,36 +140,44 @@ class Stack:
         return str(r.json["token"])
 
     def admin_token(self) -> str:
-        """The admin's token; the login is retried when an overloaded stack times out."""
-        for _ in range(3):
-            if self._admin_token is not None:
-                break
-            try:
-                self._admin_token = self.login(self.admin_email, self.admin_password)
-            except (AssertionError, OSError):
-                continue
+        """The admin's token (logged in once per session)."""
         if self._admin_token is None:
             self._admin_token = self.login(self.admin_email, self.admin_password)
         return self._admin_token
 
     def customer_token(self, prefix: str) -> str:
-        """A fresh customer's token; retried with a new email when an overloaded stack times out."""
-        for _ in range(3):
-            email = f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
-            try:
-                r = self.http("POST", "/api/auth/register", timeout=60,
-                              json_body={"email": email, "password": "correct-horse-battery", "name": "Test User"})
-            except OSError:  # socket timeout: try again with another email
-                continue
-            if r.status == 201:
-                return str(r.json["token"])
-            assert r.status >= 500, r
-        raise AssertionError("could not register a customer: the stack keeps timing out")
+        """A fresh customer's token."""
+        return self.register(f"{prefix}-{uuid.uuid4().hex[:12]}@example.com")
 
     def register(self, email: str, password: str = "correct-horse-battery", name: str = "Test User") -> str:
         r = self.http("POST", "/api/auth/register", json_body={"email": email, "password": password, "name": name})
         assert r.status == 201, r
         return str(r.json["token"])
+
+    def new_product(self, **fields: Any) -> dict[str, Any]:
+        """Create a product as the admin (``fields`` are API fields overriding the defaults); its JSON."""
+        tag = uuid.uuid4().hex[:10]
+        body = {"name": f"Widget {tag}", "description": "test product", "priceCents": 1000, "currency": "USD",
+                "sku": f"T-{tag}", "stock": 5, "category": "testing", **fields}
+        r = self.http("POST", "/api/products", token=self.admin_token(), json_body=body)
+        assert r.status == 201, r
+        return dict(r.json)
+
+    def warm_up(self, timeout: float = 180) -> None:
+        """Wait out the functions' cold starts once (a busy machine can take longer than one request's timeout).
+
+        Any 5xx answer fails the session: a server error is a defect, not something to retry.
+        """
+        answers = [
+            self.http("GET", "/api/products?limit=1", timeout=timeout),
+            self.http("POST", "/api/auth/register", json_body={}, timeout=timeout),
+            self.http("POST", "/api/auth/login", timeout=timeout,
+                      json_body={"email": self.admin_email, "password": self.admin_password}),
+        ]
+        assert all(r.status < 500 for r in answers), answers
+        self._admin_token = str(answers[-1].json["token"])
+        me = self.http("GET", "/api/auth/me", token=self._admin_token, timeout=timeout)
+        assert me.status == 200, me
 
     def restart_broker(self, timeout: float = 60) -> None:
         """Kill the embedded Kafka broker; the supervisor restarts it (empty) and re-creates the topics."""

@@ -8,30 +8,9 @@ from typing import Any
 
 import pytest
 
-from devstack.testing import Stack, wait_for
+from devstack.testing import EVENTUAL, Stack, wait_for
 
 pytestmark = pytest.mark.stack
-
-#: Deadline for eventual effects (Kafka → consumer → database); generous for a busy shared machine.
-EVENTUAL = 90.0
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _warm(stack: Stack) -> None:
-    """Wait out cold starts once (a busy machine can take longer than one request's timeout)."""
-    stack.http("GET", "/api/products?limit=1", timeout=180)
-    stack.http("POST", "/api/auth/login", json_body={"email": stack.admin_email, "password": stack.admin_password},
-               timeout=180)
-
-
-def new_product(stack: Stack, **fields: Any) -> dict[str, Any]:
-    tag = uuid.uuid4().hex[:10]
-    body = {"name": f"Widget {tag}", "description": "test product", "priceCents": 1000, "currency": "USD",
-            "sku": f"T-{tag}", "stock": 5, "category": "testing", **fields}
-    r = stack.http("POST", "/api/products", token=stack.admin_token(), json_body=body)
-    assert r.status == 201, r
-    return dict(r.json)
-
 
 def audited(stack: Stack, event_type: str, key: str) -> list[dict[str, Any]]:
     return list(stack.db()["audit"].find({"type": event_type, "key": key}))
@@ -46,7 +25,7 @@ def assert_error(r: Any, status: int, code: str | None = None) -> None:
 
 def test_create_product_with_inventory_and_event(stack: Stack) -> None:
     """POST creates the product and its inventory record, and publishes product.created once."""
-    p = new_product(stack, stock=7, sku=f"t-{uuid.uuid4().hex[:8]}", currency="eur")
+    p = stack.new_product(stock=7, sku=f"t-{uuid.uuid4().hex[:8]}", currency="eur")
     assert p["stock"] == 7 and p["available"] == 7 and p["sku"] == p["sku"].upper() and p["currency"] == "EUR"
     inv = stack.http("GET", f"/api/inventory/{p['id']}")
     assert inv.status == 200 and inv.json["stock"] == 7 and inv.json["sku"] == p["sku"]
@@ -59,10 +38,10 @@ def test_create_product_with_inventory_and_event(stack: Stack) -> None:
 
 def test_duplicate_sku_is_409_in_any_case(stack: Stack) -> None:
     """SKUs are unique case-insensitively, on create and on update."""
-    p = new_product(stack)
+    p = stack.new_product()
     clash = {"name": "Other", "priceCents": 1, "sku": p["sku"].lower(), "category": "testing"}
     assert_error(stack.http("POST", "/api/products", token=stack.admin_token(), json_body=clash), 409, "sku_taken")
-    other = new_product(stack)
+    other = stack.new_product()
     r = stack.http("PATCH", f"/api/products/{other['id']}", token=stack.admin_token(), json_body={"sku": p["sku"]})
     assert_error(r, 409, "sku_taken")
     assert stack.db()["products"].count_documents({"sku": p["sku"]}) == 1
@@ -70,7 +49,7 @@ def test_duplicate_sku_is_409_in_any_case(stack: Stack) -> None:
 
 def test_update_product_publishes_changed_fields(stack: Stack) -> None:
     """PATCH changes the given fields, keeps the stock, and publishes product.updated with what changed."""
-    p = new_product(stack, stock=4)
+    p = stack.new_product(stock=4)
     r = stack.http("PATCH", f"/api/products/{p['id']}", token=stack.admin_token(),
                    json_body={"priceCents": 1500, "name": p["name"], "category": " Testing-Two "})
     assert r.status == 200, r
@@ -88,7 +67,7 @@ def test_update_product_publishes_changed_fields(stack: Stack) -> None:
 )
 def test_update_rejects_bad_bodies(stack: Stack, body: Any) -> None:
     """PATCH refuses stock, empty bodies, bad values and unknown fields with a 400."""
-    p = new_product(stack)
+    p = stack.new_product()
     assert_error(stack.http("PATCH", f"/api/products/{p['id']}", token=stack.admin_token(), json_body=body), 400)
 
 
@@ -128,9 +107,9 @@ def test_oversized_body_is_413(stack: Stack) -> None:
 def test_list_search_filters_and_pages(stack: Stack) -> None:
     """Search, category and price filters combine; cursor pages cover every match once, in name order."""
     tag = uuid.uuid4().hex[:8]
-    made = [new_product(stack, name=f"{name} Lamp {tag}", priceCents=price, category=f"cat-{tag}")
+    made = [stack.new_product(name=f"{name} Lamp {tag}", priceCents=price, category=f"cat-{tag}")
             for name, price in (("delta", 500), ("Alpha", 100), ("charlie", 300), ("Bravo", 200), ("echo", 900))]
-    new_product(stack, name=f"Zulu Lamp {tag}", priceCents=300, category="elsewhere")
+    stack.new_product(name=f"Zulu Lamp {tag}", priceCents=300, category="elsewhere")
     seen: list[dict[str, Any]] = []
     cursor: str | None = None
     for _ in range(10):
@@ -153,7 +132,7 @@ def test_list_search_filters_and_pages(stack: Stack) -> None:
 
 def test_list_shows_current_stock(stack: Stack) -> None:
     """The listing reflects stock changes made through inventory."""
-    p = new_product(stack, stock=2)
+    p = stack.new_product(stock=2)
     r = stack.http("PATCH", f"/api/inventory/{p['id']}", token=stack.admin_token(), json_body={"delta": 8})
     assert r.status == 200, r
     items = stack.http("GET", f"/api/products?search={p['name'].split()[1]}").json["items"]
@@ -162,7 +141,7 @@ def test_list_shows_current_stock(stack: Stack) -> None:
 
 def test_search_is_literal(stack: Stack) -> None:
     """Regex metacharacters in a search match literally and never error."""
-    p = new_product(stack, name=f"Odd (name) [x] {uuid.uuid4().hex[:6]}.*")
+    p = stack.new_product(name=f"Odd (name) [x] {uuid.uuid4().hex[:6]}.*")
     for term in ("(name) [x]", ".*", "\\", "$where", "^"):
         r = stack.http("GET", "/api/products?search=" + urllib.parse.quote(term))
         assert r.status == 200, (term, r)
@@ -172,7 +151,7 @@ def test_search_is_literal(stack: Stack) -> None:
 
 def test_inactive_products_are_hidden(stack: Stack) -> None:
     """A deactivated product disappears from the public list and GET."""
-    p = new_product(stack)
+    p = stack.new_product()
     r = stack.http("PATCH", f"/api/products/{p['id']}", token=stack.admin_token(), json_body={"active": False})
     assert r.status == 200 and r.json["active"] is False
     assert stack.http("GET", f"/api/products/{p['id']}").status == 404
@@ -210,7 +189,7 @@ def test_malformed_product_ids_are_400(stack: Stack, path: str) -> None:
 
 def test_unknown_query_parameters_are_400(stack: Stack) -> None:
     """Routes validate their query strings too."""
-    p = new_product(stack)
+    p = stack.new_product()
     assert_error(stack.http("GET", f"/api/products/{p['id']}?expand=all"), 400)
     assert_error(stack.http("GET", f"/api/inventory/{p['id']}?x=1"), 400)
     assert_error(stack.http("GET", "/api/auth/me?debug=1", token=stack.admin_token()), 400)

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 
-from devstack.testing import Stack
+from devstack.testing import Stack, wait_for
 from shop.auth import tokens
+from shop.errors import Unauthorized
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _warm(stack: Stack) -> None:
-    """Wait out cold starts once (a busy machine can take longer than one request's timeout)."""
-    stack.http("GET", "/api/products?limit=1", timeout=180)
-    stack.http("POST", "/api/auth/register", json_body={}, timeout=180)
-    stack.http("POST", "/api/auth/login", json_body={"email": stack.admin_email, "password": stack.admin_password},
-               timeout=180)
-    stack.http("GET", "/api/auth/me", token=stack.admin_token(), timeout=180)
 
 
 PASSWORD = "correct-horse-battery"
@@ -31,12 +22,6 @@ PASSWORD = "correct-horse-battery"
 
 def fresh_email(tag: str = "user") -> str:
     return f"{tag}-{uuid.uuid4().hex[:12]}@Example.COM"
-
-
-def signing_key(stack: Stack) -> str:
-    sm = boto3.client("secretsmanager", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1",
-                      aws_access_key_id="test", aws_secret_access_key="test")
-    return str(sm.get_secret_value(SecretId=stack.env.get("JWT_SECRET_ID", "shop/jwt-signing-key"))["SecretString"])
 
 
 def assert_error(r: Any, status: int, code: str | None = None) -> None:
@@ -123,8 +108,8 @@ def _tamper(token: str, **claims: Any) -> str:
 def test_bad_tokens_are_rejected(stack: Stack) -> None:
     """No token, garbage, expired, tampered, foreign-key and alg=none tokens all get 401."""
     user_token = stack.register(fresh_email())
-    claims = tokens.verify(user_token, secret=signing_key(stack))
-    expired = tokens.issue(claims.user_id, "customer", claims.email, secret=signing_key(stack), ttl=-60)
+    claims = tokens.verify(user_token, secret=stack.signing_key())
+    expired = tokens.issue(claims.user_id, "customer", claims.email, secret=stack.signing_key(), ttl=-60)
     foreign = tokens.issue(claims.user_id, "admin", claims.email, secret="some-other-key-" + uuid.uuid4().hex)
     tampered = _tamper(user_token, role="admin")
     none_header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').decode().rstrip("=")
@@ -174,3 +159,34 @@ def test_ensure_admin_is_idempotent_and_takes_over_the_address(stack: Stack) -> 
     token = stack.login(email, "configured-secret-1")
     assert stack.http("GET", "/api/auth/me", token=token).json["role"] == "admin"
     assert stack.db()["users"].count_documents({"email": email.lower()}) == 1
+
+
+@pytest.mark.disruptive
+def test_rotated_signing_key_is_used_without_a_cold_start(stack: Stack) -> None:
+    """After the secret is rotated, warm functions sign and accept tokens with the new key within the
+    key's max age (``JWT_KEY_MAX_AGE_SECONDS``, 2 s on the test stack), and refuse the old one."""
+    sm, secret_id = stack.secretsmanager(), stack.jwt_secret_id
+    old, new = stack.signing_key(), secrets.token_urlsafe(48)
+    email = fresh_email("rotate")
+    user_id = stack.http("GET", "/api/auth/me", token=stack.register(email)).json["id"]
+
+    def accepted_login(key: str) -> str | None:
+        """A login token signed with ``key`` that the gateway's authorizer accepts, if both already use it."""
+        token = stack.login(email, PASSWORD)
+        try:
+            tokens.verify(token, secret=key)
+        except Unauthorized:
+            return None
+        return token if stack.http("GET", "/api/auth/me", token=token).status == 200 else None
+
+    sm.put_secret_value(SecretId=secret_id, SecretString=new)
+    try:
+        token = wait_for(lambda: accepted_login(new), timeout=30, message="the rotated key to be used")
+        me = stack.http("GET", "/api/auth/me", token=token)
+        assert me.status == 200 and me.json["id"] == user_id, me
+        # A fresh token (not in the gateway's authorizer cache) signed with the old key is refused.
+        stale = tokens.issue(user_id, "customer", email.lower(), secret=old)
+        assert stack.http("GET", "/api/auth/me", token=stale).status == 401
+    finally:
+        sm.put_secret_value(SecretId=secret_id, SecretString=old)
+        wait_for(lambda: accepted_login(old), timeout=30, message="the restored key to be used")

@@ -7,29 +7,9 @@ from typing import Any
 
 import pytest
 
-from devstack.testing import Stack, wait_for
+from devstack.testing import EVENTUAL, Stack, wait_for
 
 pytestmark = pytest.mark.stack
-
-#: Deadline for eventual effects (Kafka → consumer → database); generous for a busy shared machine.
-EVENTUAL = 90.0
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _warm(stack: Stack) -> None:
-    """Wait out cold starts once (a busy machine can take longer than one request's timeout)."""
-    stack.http("GET", "/api/products?limit=1", timeout=180)
-    stack.http("POST", "/api/auth/login", json_body={"email": stack.admin_email, "password": stack.admin_password},
-               timeout=180)
-
-
-def new_product(stack: Stack, stock: int) -> dict[str, Any]:
-    tag = uuid.uuid4().hex[:10]
-    body = {"name": f"Bolt {tag}", "priceCents": 250, "sku": f"INV-{tag}", "stock": stock, "category": "testing"}
-    r = stack.http("POST", "/api/products", token=stack.admin_token(), json_body=body)
-    assert r.status == 201, r
-    return dict(r.json)
-
 
 def adjust(stack: Stack, product_id: str, body: Any, token: str | None = None) -> Any:
     return stack.http("PATCH", f"/api/inventory/{product_id}", token=token or stack.admin_token(), json_body=body)
@@ -42,7 +22,7 @@ def updates(stack: Stack, product_id: str) -> list[dict[str, Any]]:
 
 def test_get_inventory_is_public(stack: Stack) -> None:
     """Anyone can read a product's figures; an unknown product is a 404."""
-    p = new_product(stack, 6)
+    p = stack.new_product(stock=6)
     r = stack.http("GET", f"/api/inventory/{p['id']}")
     assert r.status == 200, r
     assert {k: r.json[k] for k in ("productId", "sku", "stock", "reserved", "available", "sold")} == {
@@ -53,7 +33,7 @@ def test_get_inventory_is_public(stack: Stack) -> None:
 
 def test_restock_and_set_publish_previous_and_new(stack: Stack) -> None:
     """A delta restocks, an absolute stock sets the count; each publishes inventory.updated with both figures."""
-    p = new_product(stack, 3)
+    p = stack.new_product(stock=3)
     r = adjust(stack, p["id"], {"delta": 7, "note": "delivery"})
     assert r.status == 200 and (r.json["stock"], r.json["available"]) == (10, 10), r
     r = adjust(stack, p["id"], {"stock": 4})
@@ -67,7 +47,7 @@ def test_restock_and_set_publish_previous_and_new(stack: Stack) -> None:
 
 def test_adjust_refuses_what_would_go_negative(stack: Stack) -> None:
     """A write-off larger than the stock is a 409 and changes nothing."""
-    p = new_product(stack, 2)
+    p = stack.new_product(stock=2)
     r = adjust(stack, p["id"], {"delta": -3})
     assert r.status == 409 and r.json["error"]["code"] == "insufficient_stock", r
     assert stack.http("GET", f"/api/inventory/{p['id']}").json["stock"] == 2
@@ -80,7 +60,7 @@ def test_adjust_refuses_what_would_go_negative(stack: Stack) -> None:
 )
 def test_adjust_rejects_bad_bodies(stack: Stack, body: Any) -> None:
     """Anything but exactly one integer delta/stock is a 400 in the contract's error shape."""
-    p = new_product(stack, 1)
+    p = stack.new_product(stock=1)
     r = adjust(stack, p["id"], body)
     assert r.status == 400 and set(r.json["error"]) >= {"code", "message", "details"}, r
 
@@ -92,7 +72,7 @@ def test_adjust_unknown_product_is_404(stack: Stack) -> None:
 
 def test_adjust_needs_admin(stack: Stack) -> None:
     """Without a token it is 401, with a customer token 403."""
-    p = new_product(stack, 1)
+    p = stack.new_product(stock=1)
     assert stack.http("PATCH", f"/api/inventory/{p['id']}", json_body={"delta": 1}).status == 401
     customer = stack.register(f"inv-{uuid.uuid4().hex[:10]}@example.com")
     assert adjust(stack, p["id"], {"delta": 1}, token=customer).status == 403
@@ -100,7 +80,7 @@ def test_adjust_needs_admin(stack: Stack) -> None:
 
 def test_low_stock_listing(stack: Stack) -> None:
     """?lowStock=true lists products with available < 10 (paged), and not the well-stocked ones."""
-    low, high = new_product(stack, 3), new_product(stack, 50)
+    low, high = stack.new_product(stock=3), stack.new_product(stock=50)
     found: set[str] = set()
     cursor: str | None = None
     for _ in range(50):
@@ -135,7 +115,7 @@ GARBAGE: list[bytes] = [
 
 def test_no_input_makes_a_500(stack: Stack) -> None:
     """Garbage bodies and query strings on every route answer 2xx/4xx in the contract shape, and write nothing."""
-    p = new_product(stack, 1)
+    p = stack.new_product(stock=1)
     routes = [("POST", "/api/auth/register"), ("POST", "/api/auth/login"), ("GET", "/api/auth/me"),
               ("GET", "/api/products"), ("GET", f"/api/products/{p['id']}"), ("POST", "/api/products"),
               ("PATCH", f"/api/products/{p['id']}"), ("GET", f"/api/inventory/{p['id']}"), ("GET", "/api/inventory"),

@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,37 +19,11 @@ from pymongo import MongoClient
 
 from devstack.kafka_events import Record, kafka_event
 from devstack.settings import ROOT
-from devstack.testing import Stack, wait_for
+from devstack.testing import EVENTUAL, Stack, wait_for
 
 pytestmark = pytest.mark.stack
 
-#: Deadline for eventual effects (Kafka → consumer → database); generous for a busy shared machine.
-EVENTUAL = 90.0
-
 FINAL = ("reserved", "failed", "released", "committed")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _warm(stack: Stack) -> None:
-    """Wait out cold starts once (a busy machine can take longer than one request's timeout)."""
-    stack.http("GET", "/api/products?limit=1", timeout=180)
-    stack.http("POST", "/api/auth/login", json_body={"email": stack.admin_email, "password": stack.admin_password},
-               timeout=180)
-
-
-@pytest.fixture(scope="module")
-def producer(stack: Stack) -> Iterator[KafkaProducer]:
-    p = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap.split(","), acks="all", linger_ms=0)
-    yield p
-    p.close(5)
-
-
-def new_product(stack: Stack, stock: int) -> str:
-    tag = uuid.uuid4().hex[:10]
-    body = {"name": f"Gear {tag}", "priceCents": 500, "sku": f"RSV-{tag}", "stock": stock, "category": "testing"}
-    r = stack.http("POST", "/api/products", token=stack.admin_token(), json_body=body)
-    assert r.status == 201, r
-    return str(r.json["id"])
 
 
 def envelope(event_type: str, order_id: str, lines: list[tuple[str, int]]) -> dict[str, Any]:
@@ -92,7 +65,7 @@ def audited(stack: Stack, event_type: str, **match: Any) -> list[dict[str, Any]]
 
 def test_order_created_reserves_every_line(stack: Stack, producer: KafkaProducer) -> None:
     """order.created holds each line's units and publishes inventory.updated per line."""
-    a, b = new_product(stack, 5), new_product(stack, 2)
+    a, b = stack.new_product(stock=5)["id"], stack.new_product(stock=2)["id"]
     order = str(uuid.uuid4())
     publish(producer, envelope("order.created", order, [(a, 2), (b, 2), (a, 1)]))
     assert settled(stack, order)["status"] == "reserved"
@@ -105,7 +78,7 @@ def test_order_created_reserves_every_line(stack: Stack, producer: KafkaProducer
 
 def test_shortage_reserves_nothing_and_reports_short_lines(stack: Stack, producer: KafkaProducer) -> None:
     """If one line is short, no line stays reserved and inventory.reservation-failed names the short line."""
-    plenty, scarce = new_product(stack, 10), new_product(stack, 1)
+    plenty, scarce = stack.new_product(stock=10)["id"], stack.new_product(stock=1)["id"]
     order = str(uuid.uuid4())
     publish(producer, envelope("order.created", order, [(plenty, 3), (scarce, 2)]))
     doc = settled(stack, order)
@@ -119,7 +92,7 @@ def test_shortage_reserves_nothing_and_reports_short_lines(stack: Stack, produce
 
 def test_unknown_product_fails_the_reservation(stack: Stack, producer: KafkaProducer) -> None:
     """A line naming a product without inventory fails the whole order."""
-    known, order = new_product(stack, 4), str(uuid.uuid4())
+    known, order = stack.new_product(stock=4)["id"], str(uuid.uuid4())
     publish(producer, envelope("order.created", order, [(known, 1), (str(uuid.uuid4()), 1)]))
     assert settled(stack, order)["status"] == "failed"
     assert figures(stack, known) == (4, 0, 4, 0)
@@ -127,7 +100,7 @@ def test_unknown_product_fails_the_reservation(stack: Stack, producer: KafkaProd
 
 def test_redelivered_event_reserves_once(stack: Stack, producer: KafkaProducer) -> None:
     """The same order.created delivered twice (and a second event for the same order) reserves once."""
-    product, order = new_product(stack, 5), str(uuid.uuid4())
+    product, order = stack.new_product(stock=5)["id"], str(uuid.uuid4())
     first = envelope("order.created", order, [(product, 2)])
     for env in (first, first, envelope("order.created", order, [(product, 2)])):
         publish(producer, env, partition=2)
@@ -157,7 +130,7 @@ def batch(*envelopes: dict[str, Any]) -> dict[str, Any]:
 
 def test_same_batch_invoked_twice_has_one_effect(stack: Stack, tmp_path: Path) -> None:
     """Redelivering a whole batch to the functions changes nothing the second time."""
-    product = new_product(stack, 6)
+    product = stack.new_product(stock=6)["id"]
     o1, o2 = str(uuid.uuid4()), str(uuid.uuid4())
     created = batch(envelope("order.created", o1, [(product, 2)]), envelope("order.created", o2, [(product, 3)]))
     assert invoke(stack, "ReserveStockFunction", created, tmp_path) == {"handled": 2}
@@ -175,7 +148,7 @@ def test_same_batch_invoked_twice_has_one_effect(stack: Stack, tmp_path: Path) -
 
 def test_two_orders_race_for_the_last_unit_via_kafka(stack: Stack, producer: KafkaProducer) -> None:
     """Two orders for the last unit on different partitions: exactly one is reserved, the other fails."""
-    product = new_product(stack, 1)
+    product = stack.new_product(stock=1)["id"]
     orders = [str(uuid.uuid4()), str(uuid.uuid4())]
     for partition, order in enumerate(orders):
         publish(producer, envelope("order.created", order, [(product, 1)]), partition=partition)
@@ -191,7 +164,7 @@ def test_concurrent_reservations_for_the_last_unit(stack: Stack) -> None:
 
     clients.set_clients(mongo=MongoClient(stack.mongodb_uri, tz_aware=True),
                         producer=KafkaProducer(bootstrap_servers=stack.kafka_bootstrap.split(","), acks="all"))
-    product = new_product(stack, 1)
+    product = stack.new_product(stock=1)["id"]
     orders = [str(uuid.uuid4()) for _ in range(8)]
     start = threading.Barrier(len(orders))
     results: dict[str, str] = {}
@@ -213,7 +186,7 @@ def test_concurrent_reservations_for_the_last_unit(stack: Stack) -> None:
 
 def test_cancel_releases_and_delivery_commits(stack: Stack, producer: KafkaProducer) -> None:
     """order.cancelled gives held units back; order.delivered turns them into sold; both once."""
-    product = new_product(stack, 10)
+    product = stack.new_product(stock=10)["id"]
     kept, dropped = str(uuid.uuid4()), str(uuid.uuid4())
     publish(producer, envelope("order.created", kept, [(product, 4)]))
     publish(producer, envelope("order.created", dropped, [(product, 3)]))
@@ -236,7 +209,7 @@ def test_cancel_releases_and_delivery_commits(stack: Stack, producer: KafkaProdu
 
 def test_cancel_before_create_reserves_nothing(stack: Stack, producer: KafkaProducer) -> None:
     """A cancellation that overtakes its order.created leaves a tombstone; the late creation holds nothing."""
-    product, order = new_product(stack, 3), str(uuid.uuid4())
+    product, order = stack.new_product(stock=3)["id"], str(uuid.uuid4())
     publish(producer, envelope("order.cancelled", order, [(product, 1)]))
     settled(stack, order, "released")
     publish(producer, envelope("order.created", order, [(product, 1)]), partition=0)
@@ -252,7 +225,7 @@ def test_malformed_events_are_skipped(stack: Stack, tmp_path: Path) -> None:
 
     Invoked directly rather than through the shared topic, so other services' consumers never see them.
     """
-    product = new_product(stack, 2)
+    product = stack.new_product(stock=2)["id"]
     bad = envelope("order.created", "x", [(product, 1)])
     bad["data"] = {"orderId": "bad.id$", "items": [{"productId": product, "quantity": -1}]}
     empty = envelope("order.created", str(uuid.uuid4()), [])

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import random
+import string
 import uuid
 from typing import Any
 
 import pytest
 
-from devstack.testing import Stack, wait_for
+from devstack.testing import ADDRESS, EVENTUAL, Stack, wait_for
 
 pytestmark = pytest.mark.stack
-
-ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
-
 
 @pytest.fixture(scope="module")
 def alice(stack: Stack) -> str:
@@ -32,15 +31,6 @@ def carol(stack: Stack) -> str:
     return stack.customer_token("orders-carol")
 
 
-def new_product(stack: Stack, *, price_cents: int = 1250, stock: int = 10) -> str:
-    r = stack.http("POST", "/api/products", token=stack.admin_token(), json_body={
-        "name": "Order test mug", "description": "for order tests", "priceCents": price_cents, "currency": "USD",
-        "sku": f"ORD-{uuid.uuid4().hex[:12]}", "stock": stock, "category": "test-orders",
-    })
-    assert r.status == 201, r
-    return str(r.json["id"])
-
-
 def order_body(product_id: str, quantity: int = 1, **extra: Any) -> dict[str, Any]:
     return {"items": [{"productId": product_id, "quantity": quantity}], "shippingAddress": ADDRESS, **extra}
 
@@ -55,7 +45,7 @@ def place(stack: Stack, token: str, body: dict[str, Any], key: str | None = None
 def test_create_prices_from_catalog(stack: Stack, alice: str) -> None:
     """A new order is pending, priced from the catalog with 8% tax, in minor units."""
     token = alice
-    pid = new_product(stack, price_cents=1250)
+    pid = stack.new_product(name="Order test mug", priceCents=1250)["id"]
     order = place(stack, token, order_body(pid, 3))
     assert order["status"] == "pending" and order["paymentStatus"] == "pending"
     assert order["items"] == [{"productId": pid, "sku": order["items"][0]["sku"], "name": "Order test mug",
@@ -68,7 +58,7 @@ def test_create_prices_from_catalog(stack: Stack, alice: str) -> None:
 def test_idempotency_key(stack: Stack, alice: str, bob: str) -> None:
     """Same key and body → same order; same key, other body → 409; keys are per customer."""
     token, other = alice, bob
-    pid = new_product(stack)
+    pid = stack.new_product()["id"]
     key = uuid.uuid4().hex
     first = place(stack, token, order_body(pid, 1), key)
     again = place(stack, token, order_body(pid, 1), key)
@@ -83,7 +73,7 @@ def test_idempotency_key(stack: Stack, alice: str, bob: str) -> None:
 def test_create_rejections(stack: Stack, alice: str) -> None:
     """Admins 403, anonymous 401, bad bodies 400, unknown products 400, too little stock 409."""
     token = alice
-    pid = new_product(stack, stock=2)
+    pid = stack.new_product(stock=2)["id"]
     assert stack.http("POST", "/api/orders", token=stack.admin_token(), json_body=order_body(pid)).status == 403
     assert stack.http("POST", "/api/orders", json_body=order_body(pid)).status == 401
     for bad in (
@@ -105,7 +95,7 @@ def test_create_rejections(stack: Stack, alice: str) -> None:
 def test_visibility_and_listing(stack: Stack, alice: str, carol: str) -> None:
     """Owners and admins see an order, others get 404; lists are own-only, paginated, filterable."""
     bob = carol
-    pid = new_product(stack)
+    pid = stack.new_product()["id"]
     orders = [place(stack, alice, order_body(pid, 1)) for _ in range(3)]
     oid = orders[0]["id"]
     assert stack.http("GET", f"/api/orders/{oid}", token=alice).json["id"] == oid
@@ -139,7 +129,7 @@ def test_state_machine_and_cancel(stack: Stack, alice: str, carol: str) -> None:
     """Only admins change status, illegal moves are 409; owners cancel once, strangers get 404."""
     bob = carol
     admin = stack.admin_token()
-    pid = new_product(stack)
+    pid = stack.new_product()["id"]
     oid = place(stack, alice, order_body(pid))["id"]
     assert stack.http("PATCH", f"/api/orders/{oid}/status", token=alice, json_body={"status": "paid"}).status == 403
     illegal = stack.http("PATCH", f"/api/orders/{oid}/status", token=admin, json_body={"status": "delivered"})
@@ -158,15 +148,34 @@ def test_state_machine_and_cancel(stack: Stack, alice: str, carol: str) -> None:
     assert events == ["order.cancelled"]
 
 
+def wait_order(stack: Stack, order_id: str, status: str) -> None:
+    wait_for(lambda: (stack.db()["orders"].find_one({"_id": order_id}) or {}).get("status") == status,
+             timeout=EVENTUAL, message=f"order {order_id} to be {status}")
+
+
 def test_admin_stats(stack: Stack, alice: str) -> None:
-    """Admins get counts by status, revenue and the low-stock count; customers get 403."""
-    token = alice
-    new_product(stack, stock=1)  # at least one low-stock product
-    r = stack.http("GET", "/api/admin/stats", token=stack.admin_token())
-    assert r.status == 200
+    """Revenue counts this test's paid and shipped orders, not its refunded or declined ones; customers get 403."""
+    admin = stack.admin_token()
+    # A currency no other test uses, so its revenue is made only of the orders placed here.
+    currency = "Z" + "".join(random.choices(string.ascii_uppercase, k=2))
+    before = stack.http("GET", "/api/admin/stats", token=admin).json["revenueByCurrency"].get(currency, 0)
+    pid = stack.new_product(priceCents=1000, currency=currency, stock=10)["id"]
+    stack.new_product(stock=1)  # a low-stock product
+    paid = place(stack, alice, order_body(pid, 2))["id"]  # 2 x 1000 + 8% tax = 2160
+    shipped = place(stack, alice, order_body(pid, 1))["id"]  # 1000 + 8% tax = 1080
+    refunded = place(stack, alice, order_body(pid, 1))["id"]
+    declined = place(stack, alice, order_body(pid, 1, paymentToken="tok_declined"))["id"]
+    for oid in (paid, shipped, refunded):
+        wait_order(stack, oid, "paid")
+    for status in ("processing", "shipped"):
+        assert stack.http("PATCH", f"/api/orders/{shipped}/status", token=admin,
+                          json_body={"status": status}).status == 200
+    assert stack.http("POST", f"/api/orders/{refunded}/cancel", token=alice).status == 200
+    wait_order(stack, declined, "cancelled")
+    r = stack.http("GET", "/api/admin/stats", token=admin)
+    assert r.status == 200, r
     stats = r.json
+    assert stats["revenueByCurrency"][currency] - before == 2160 + 1080
     assert set(stats["ordersByStatus"]) == {"pending", "paid", "processing", "shipped", "delivered", "cancelled"}
-    assert stats["totalOrders"] == sum(stats["ordersByStatus"].values())
-    assert stats["revenueCents"] == sum(stats["revenueByCurrency"].values()) >= 0
     assert stats["lowStockCount"] >= 1
-    assert stack.http("GET", "/api/admin/stats", token=token).status == 403
+    assert stack.http("GET", "/api/admin/stats", token=alice).status == 403

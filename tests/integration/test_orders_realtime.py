@@ -10,12 +10,9 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from devstack.testing import Stack
+from devstack.testing import ADDRESS, Stack
 
 pytestmark = pytest.mark.stack
-
-
-ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
 
 
 def test_owner_sees_order_created_and_paid(stack: Stack) -> None:

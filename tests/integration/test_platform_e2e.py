@@ -15,14 +15,6 @@ from devstack.testing import Stack, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def create_product(stack: Stack, sku: str) -> str:
-    r = stack.http("POST", "/api/products", token=stack.admin_token(), json_body={
-        "name": f"Platform probe {sku}", "description": "made by the platform test", "priceCents": 1234,
-        "currency": "USD", "sku": sku, "stock": 3, "category": "probe"})
-    assert r.status == 201, r
-    return str(r.json["id"])
-
-
 def audited(stack: Stack, event_type: str, product_id: str) -> list[dict[str, object]]:
     return list(stack.db()["audit"].find({"type": event_type, "key": product_id}))
 
@@ -47,7 +39,7 @@ def test_gateway_errors_use_the_contract_error_shape(stack: Stack) -> None:
 
 def test_http_to_outbox_to_kafka_to_triggered_function(stack: Stack) -> None:
     """An admin's POST /api/products lands product.created in the audit log via Kafka, exactly once."""
-    product_id = create_product(stack, f"PLAT-{uuid.uuid4().hex[:8]}")
+    product_id = stack.new_product(sku=f"PLAT-{uuid.uuid4().hex[:8]}")["id"]
     docs = wait_for(lambda: audited(stack, "product.created", product_id), message="the audited event")
     assert len(docs) == 1
     assert docs[0]["source"] == "products" and docs[0]["topic"] == "product.created"
@@ -59,7 +51,7 @@ def test_http_to_outbox_to_kafka_to_triggered_function(stack: Stack) -> None:
 def test_broker_restart_loses_nothing_accepted(stack: Stack) -> None:
     """After the broker dies and comes back empty, new writes still flow end to end."""
     stack.restart_broker()
-    product_id = create_product(stack, f"PLAT-R-{uuid.uuid4().hex[:8]}")
+    product_id = stack.new_product(sku=f"PLAT-R-{uuid.uuid4().hex[:8]}")["id"]
     wait_for(lambda: audited(stack, "product.created", product_id), timeout=60,
              message="the event after the broker restart")
 

@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from kafka import KafkaProducer
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -105,24 +104,9 @@ def relay(stack: Stack) -> Iterator[RelayProcess]:
 # --- Kafka and tokens ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def producer(stack: Stack) -> Iterator[KafkaProducer]:
-    """A real kafka-python producer on the stack's broker."""
-    p = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap.split(","), acks="all", linger_ms=0,
-                      max_request_size=2 * 1024 * 1024)
-    try:
-        yield p
-    finally:
-        p.close()
-
-
-@pytest.fixture(scope="module")
 def secret(stack: Stack) -> str:
-    """The JWT signing key the API uses, read from the stack's Secrets Manager."""
-    sm = boto3.client("secretsmanager", endpoint_url=stack.aws_endpoint_url,
-                      region_name=stack.env.get("AWS_REGION", "us-east-1"),
-                      aws_access_key_id=stack.env.get("AWS_ACCESS_KEY_ID", "test"),
-                      aws_secret_access_key=stack.env.get("AWS_SECRET_ACCESS_KEY", "test"))
-    return str(sm.get_secret_value(SecretId=stack.env["JWT_SECRET_ID"])["SecretString"])
+    """The JWT signing key the API uses."""
+    return stack.signing_key()
 
 
 class Tokens:

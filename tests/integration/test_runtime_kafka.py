@@ -38,13 +38,6 @@ def mappings(stack: Stack) -> Iterator[RuntimeHarness]:
         yield h
 
 
-@pytest.fixture(scope="module")
-def producer(stack: Stack) -> Iterator[KafkaProducer]:
-    p = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
-    yield p
-    p.close()
-
-
 def invocations(stack: Stack, marker: str) -> list[dict[str, Any]]:
     """Every recorded invocation whose records carry ``marker`` in their values."""
     out = []

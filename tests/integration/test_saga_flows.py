@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 from kafka import KafkaProducer
+from kafka.partitioner.default import murmur2
 
-from devstack.testing import Stack, wait_for
+from devstack.testing import ADDRESS, Stack, wait_for
 from shop import clients
 from shop.envelope import make_event, wire_value
 from shop.orders import service, store
@@ -18,7 +19,6 @@ from shop.orders.models import CreateOrder
 
 pytestmark = pytest.mark.stack
 
-ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
 FLOW_TIMEOUT = 60.0  # generous: the whole team's tests share one 2-core stack
 
 
@@ -26,15 +26,6 @@ FLOW_TIMEOUT = 60.0  # generous: the whole team's tests share one 2-core stack
 def buyers(stack: Stack) -> list[str]:
     """Two customers shared by this module's tests (each test uses its own products)."""
     return [stack.customer_token("saga-a"), stack.customer_token("saga-b")]
-
-
-def new_product(stack: Stack, *, stock: int, price_cents: int = 2000) -> str:
-    r = stack.http("POST", "/api/products", token=stack.admin_token(), json_body={
-        "name": "Saga widget", "description": "for saga tests", "priceCents": price_cents, "currency": "USD",
-        "sku": f"SAGA-{uuid.uuid4().hex[:12]}", "stock": stock, "category": "test-saga",
-    })
-    assert r.status == 201, r
-    return str(r.json["id"])
 
 
 def place(stack: Stack, token: str, product_id: str, quantity: int = 1, payment_token: str | None = None) -> str:
@@ -73,8 +64,38 @@ def wait_stock(stack: Stack, product_id: str, **figures: int) -> dict[str, Any]:
 
 
 def published(stack: Stack, order_id: str) -> list[str]:
-    """Event types recorded for the order by the audit consumer (it keys every event by order id)."""
-    return [e["type"] for e in stack.db()["audit"].find({"key": order_id})]
+    """Event types the services published for the order, as recorded by the audit consumer (keyed by order id)."""
+    return [e["type"] for e in stack.db()["audit"].find({"key": order_id, "source": {"$ne": "tests"}})]
+
+
+def partition_of(producer: KafkaProducer, topic: str, key: str) -> int:
+    """The partition the services' producers (kafka-python's default partitioner) send ``key`` to."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % len(producer.partitions_for(topic))
+
+
+def send(producer: KafkaProducer, event: dict[str, Any], partition: int) -> None:
+    producer.send(event["type"], key=str(event["key"]).encode(), partition=partition,
+                  value=json.dumps(wire_value(event)).encode(),
+                  headers=[("event-type", event["type"].encode()),
+                           ("correlation-id", str(event["correlationId"]).encode())]).get(timeout=10)
+
+
+def audit_sentinel(stack: Stack, producer: KafkaProducer, topic: str, key: str) -> None:
+    """Publish a test event after everything the services published on ``key``'s partition of ``topic``,
+    and wait until the audit log holds it: the audit consumer has then recorded all that came before.
+
+    Only for topics that no service acts on (the audit consumer and the relay read them).
+    """
+    event = make_event(topic, source="tests", key=key, data={"orderId": key, "sentinel": True})
+    send(producer, event, partition_of(producer, topic, key))
+    wait_for(lambda: stack.db()["audit"].find_one({"_id": event["id"]}), timeout=FLOW_TIMEOUT,
+             message=f"the sentinel on {topic} to be audited")
+
+
+def all_sent(stack: Stack, order_id: str) -> None:
+    """Wait until the order's outbox is empty: every event it owes is on the broker."""
+    wait_for(lambda: not order(stack, order_id).get("outbox"), timeout=FLOW_TIMEOUT,
+             message=f"the outbox of {order_id} to be published")
 
 
 def set_status(stack: Stack, order_id: str, status: str) -> dict[str, Any]:
@@ -83,10 +104,10 @@ def set_status(stack: Stack, order_id: str, status: str) -> dict[str, Any]:
     return dict(r.json)
 
 
-def test_happy_path_to_delivered(stack: Stack, buyers: list[str]) -> None:
+def test_happy_path_to_delivered(stack: Stack, buyers: list[str], producer: KafkaProducer) -> None:
     """place → reserved → paid → processing → shipped → delivered, and the units end up sold."""
     token = buyers[0]
-    pid = new_product(stack, stock=5)
+    pid = stack.new_product(stock=5, priceCents=2000)["id"]
     oid = place(stack, token, pid, 2)
     paid = wait_status(stack, oid, "paid", paymentStatus="paid")
     assert paid["totalCents"] == 4320
@@ -96,18 +117,19 @@ def test_happy_path_to_delivered(stack: Stack, buyers: list[str]) -> None:
     for status in ("processing", "shipped", "delivered"):
         assert set_status(stack, oid, status)["status"] == status
     wait_stock(stack, pid, stock=3, reserved=0, sold=2, available=3)
-    # Different topics carry no order between them, so wait for the whole set, not only the updates.
     expected = {"order.created", "payment.succeeded", "order.shipped", "order.delivered"}
-    events = wait_for(lambda: (lambda seen: seen if seen.count("order.updated") >= 4 and expected <= set(seen)
-                               else None)(published(stack, oid)),
-                      timeout=FLOW_TIMEOUT, message="four order.updated (paid → delivered) and the other events")
-    assert events.count("order.updated") == 4
+    wait_for(lambda: expected <= set(published(stack, oid)), timeout=FLOW_TIMEOUT, message=f"the events {expected}")
+    # Everything the order owes is on the broker; once a later sentinel on its order.updated partition
+    # is audited, its updates are all recorded: exactly one per move (paid, processing, shipped, delivered).
+    all_sent(stack, oid)
+    audit_sentinel(stack, producer, "order.updated", oid)
+    assert published(stack, oid).count("order.updated") == 4
 
 
 def test_declined_card_cancels_and_releases(stack: Stack, buyers: list[str]) -> None:
     """A declined card cancels the order (payment_declined) and its reserved stock comes back."""
     token = buyers[0]
-    pid = new_product(stack, stock=3)
+    pid = stack.new_product(stock=3)["id"]
     oid = place(stack, token, pid, 2, payment_token="tok_declined")
     doc = wait_status(stack, oid, "cancelled", paymentStatus="failed")
     assert doc["cancelReason"] == "payment_declined"
@@ -120,7 +142,7 @@ def test_declined_card_cancels_and_releases(stack: Stack, buyers: list[str]) -> 
 def test_transient_provider_error_is_retried(stack: Stack, buyers: list[str]) -> None:
     """tok_transient fails the first charge attempt; the mapping's retry charges it, once."""
     token = buyers[0]
-    pid = new_product(stack, stock=2)
+    pid = stack.new_product(stock=2)["id"]
     oid = place(stack, token, pid, 1, payment_token="tok_transient")
     wait_status(stack, oid, "paid", paymentStatus="paid")
     payment = stack.db()["payments"].find_one({"_id": oid})
@@ -130,7 +152,7 @@ def test_transient_provider_error_is_retried(stack: Stack, buyers: list[str]) ->
 def test_customer_cancel_of_paid_order_refunds(stack: Stack, buyers: list[str]) -> None:
     """Cancelling a paid order releases its stock and refunds the charge exactly once."""
     token = buyers[0]
-    pid = new_product(stack, stock=4)
+    pid = stack.new_product(stock=4)["id"]
     oid = place(stack, token, pid, 1)
     wait_status(stack, oid, "paid")
     wait_stock(stack, pid, reserved=1)
@@ -142,9 +164,9 @@ def test_customer_cancel_of_paid_order_refunds(stack: Stack, buyers: list[str]) 
     assert payment is not None and payment["status"] == "refunded" and payment["refundId"]
 
 
-def test_race_for_the_last_unit(stack: Stack, buyers: list[str]) -> None:
+def test_race_for_the_last_unit(stack: Stack, buyers: list[str], producer: KafkaProducer) -> None:
     """Two customers race for the last unit: one order proceeds, the other ends cancelled out_of_stock."""
-    pid = new_product(stack, stock=1)
+    pid = stack.new_product(stock=1)["id"]
     tokens = buyers
     barrier = threading.Barrier(len(tokens))
     answers: list[Any] = [None] * len(tokens)
@@ -172,26 +194,18 @@ def test_race_for_the_last_unit(stack: Stack, buyers: list[str]) -> None:
     losers = [d for d in final if d["status"] == "cancelled"]
     assert len(winners) == 1
     assert all(d["cancelReason"] == "out_of_stock" for d in losers)
-    inv = wait_stock(stack, pid, stock=1, reserved=1, available=0)
-    assert inv["available"] >= 0 and inv["reserved"] <= inv["stock"]
-    changes = [e["data"] for e in stack.db()["audit"].find({"key": pid, "type": "inventory.updated"})]
-    assert all(c["available"] >= 0 and c["reserved"] <= c["stock"] for c in changes), changes
     for loser in losers:  # never charged, or charged and refunded
-        payment = wait_for(lambda lid=loser["_id"]: (lambda p: p if p and p["status"] in ("voided", "refunded")
-                                                     else None)(stack.db()["payments"].find_one({"_id": lid})),
-                           timeout=FLOW_TIMEOUT, message="the losing order's payment to be voided or refunded")
-        assert payment["status"] in ("voided", "refunded")
-
-
-def _producer(stack: Stack) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=stack.kafka_bootstrap.split(","), acks="all", linger_ms=0)
-
-
-def _send(producer: KafkaProducer, event: dict[str, Any], partition: int) -> None:
-    producer.send(event["type"], key=str(event["key"]).encode(), partition=partition,
-                  value=json.dumps(wire_value(event)).encode(),
-                  headers=[("event-type", event["type"].encode()),
-                           ("correlation-id", str(event["correlationId"]).encode())]).get(timeout=10)
+        wait_for(lambda lid=loser["_id"]: (stack.db()["payments"].find_one({"_id": lid}) or {}).get("status")
+                 in ("voided", "refunded"), timeout=FLOW_TIMEOUT,
+                 message="the losing order's payment to be voided or refunded")
+    wait_stock(stack, pid, stock=1, reserved=1, available=0)
+    # Every stock change of the product is audited once a later sentinel on its partition is: none went
+    # below zero or reserved more than the stock, and the last one is the final state.
+    audit_sentinel(stack, producer, "inventory.updated", pid)
+    changes = [e["data"] for e in stack.db()["audit"].find({"key": pid, "type": "inventory.updated",
+                                                          "source": {"$ne": "tests"}})]
+    assert changes and all(c["available"] >= 0 and c["reserved"] <= c["stock"] for c in changes), changes
+    assert {(c["stock"], c["reserved"], c["available"]) for c in changes} <= {(1, 0, 1), (1, 1, 0)}, changes
 
 
 def _unpublished_order(stack: Stack, token: str, product_id: str, *, sweepable: bool = True) -> dict[str, Any]:
@@ -212,60 +226,62 @@ def _unpublished_order(stack: Stack, token: str, product_id: str, *, sweepable: 
     return {**doc, "outbox": events}
 
 
-def test_duplicate_delivery_has_one_effect(stack: Stack, buyers: list[str]) -> None:
+def succeeded(o: dict[str, Any]) -> dict[str, Any]:
+    """A payment.succeeded for an order made by :func:`_unpublished_order`."""
+    return make_event("payment.succeeded", source="payments", key=o["_id"], data={
+        "orderId": o["_id"], "buyerId": o["buyerId"], "paymentId": f"pay_test_{o['_id'][:8]}",
+        "amountCents": o["totalCents"], "currency": o["currency"]})
+
+
+def reservation_settled(stack: Stack, order_id: str) -> None:
+    wait_for(lambda: (stack.db()["reservations"].find_one({"_id": order_id}) or {}).get("status")
+             in ("reserved", "failed"), timeout=FLOW_TIMEOUT, message=f"the reservation of {order_id} to settle")
+
+
+def test_duplicate_delivery_has_one_effect(stack: Stack, buyers: list[str], producer: KafkaProducer) -> None:
     """order.created delivered three times (twice with one id) → one charge, one payment, paid once."""
     token = buyers[0]
-    pid = new_product(stack, stock=5)
-    dup = _unpublished_order(stack, token, pid, sweepable=False)
-    marker = _unpublished_order(stack, token, pid, sweepable=False)
+    pid = stack.new_product(stock=5)["id"]
+    dup, marker, late = (_unpublished_order(stack, token, pid, sweepable=False) for _ in range(3))
     created = dup["outbox"][0]
     copy = make_event("order.created", source="orders", key=dup["_id"], data=created["data"])
-    producer = _producer(stack)
-    try:
-        for event in (created, created, copy, marker["outbox"][0]):  # one partition: processed in this order
-            _send(producer, event, partition=0)
-    finally:
-        producer.close()
-    wait_status(stack, marker["_id"], "paid")  # so every copy before it has been consumed
+    for event in (created, created, copy, marker["outbox"][0]):  # one partition: processed in this order
+        send(producer, event, partition=0)
+    # The marker comes after every copy: once payments charged it and inventory reserved for it,
+    # both have seen all the copies.
+    wait_status(stack, marker["_id"], "paid")
+    reservation_settled(stack, marker["_id"])
     payment = stack.db()["payments"].find_one({"_id": dup["_id"]})
     assert payment is not None and payment["status"] == "succeeded" and payment["attempts"] == 1
-    doc = wait_status(stack, dup["_id"], "paid", paymentStatus="paid")
-    assert len(doc["appliedEvents"]) == 1
-    wait_stock(stack, pid, reserved=2)
-    assert stock(stack, pid)["reserved"] == 2
+    assert stock(stack, pid)["reserved"] == 2  # the duplicate's one unit and the marker's
+    # The saga has applied every payment event of the duplicate once it applied a later one on that partition.
+    send(producer, succeeded(late), partition_of(producer, "payment.succeeded", dup["_id"]))
+    wait_status(stack, late["_id"], "paid")
+    doc = order(stack, dup["_id"])
+    assert (doc["status"], doc["paymentStatus"], len(doc["appliedEvents"])) == ("paid", "paid", 1)
 
 
-def test_duplicate_saga_event_applies_once(stack: Stack, buyers: list[str]) -> None:
+def test_duplicate_saga_event_applies_once(stack: Stack, buyers: list[str], producer: KafkaProducer) -> None:
     """The same payment.succeeded delivered twice moves the order once (one order.updated)."""
     token = buyers[0]
-    pid = new_product(stack, stock=5)
+    pid = stack.new_product(stock=5)["id"]
     target = _unpublished_order(stack, token, pid, sweepable=False)
     marker = _unpublished_order(stack, token, pid, sweepable=False)
-
-    def succeeded(o: dict[str, Any]) -> dict[str, Any]:
-        return make_event("payment.succeeded", source="payments", key=o["_id"], data={
-            "orderId": o["_id"], "buyerId": o["buyerId"], "paymentId": f"pay_test_{o['_id'][:8]}",
-            "amountCents": o["totalCents"], "currency": o["currency"]})
-
     event = succeeded(target)
-    producer = _producer(stack)
-    try:
-        for e in (event, event, succeeded(target), succeeded(marker)):
-            _send(producer, e, partition=1)
-    finally:
-        producer.close()
+    for e in (event, event, succeeded(target), succeeded(marker)):  # one partition: processed in this order
+        send(producer, e, partition=1)
     wait_status(stack, marker["_id"], "paid")
-    doc = wait_status(stack, target["_id"], "paid", paymentStatus="paid")
-    assert doc["appliedEvents"] == [event["id"]]
-    wait_for(lambda: "order.updated" in published(stack, target["_id"]), timeout=FLOW_TIMEOUT,
-             message="order.updated to be published")
+    doc = order(stack, target["_id"])
+    assert (doc["status"], doc["paymentStatus"], doc["appliedEvents"]) == ("paid", "paid", [event["id"]])
+    all_sent(stack, target["_id"])
+    audit_sentinel(stack, producer, "order.updated", target["_id"])
     assert published(stack, target["_id"]).count("order.updated") == 1
 
 
-def test_crash_before_publish_is_swept(stack: Stack, buyers: list[str]) -> None:
+def test_crash_before_publish_is_swept(stack: Stack, buyers: list[str], producer: KafkaProducer) -> None:
     """An order written with its outbox but never published (a crash) is delivered by the sweeper."""
     token = buyers[0]
-    pid = new_product(stack, stock=3)
+    pid = stack.new_product(stock=3)["id"]
     doc = _unpublished_order(stack, token, pid)
     assert doc["outboxPending"] is True
     swept = wait_for(lambda: (lambda d: d if not d.get("outboxPending") else None)(order(stack, doc["_id"])),
@@ -273,5 +289,11 @@ def test_crash_before_publish_is_swept(stack: Stack, buyers: list[str]) -> None:
     assert swept["outbox"] == []
     wait_status(stack, doc["_id"], "paid", paymentStatus="paid")
     wait_stock(stack, pid, reserved=1)
-    wait_for(lambda: "order.created" in published(stack, doc["_id"]), timeout=FLOW_TIMEOUT,
-             message="the swept order.created to reach its consumers")
+    # The sweeper published the order.created once: a later one on the same partition (another
+    # order's) is audited, and the swept order has exactly one before it.
+    late = _unpublished_order(stack, token, pid, sweepable=False)
+    late_created = late["outbox"][0]
+    send(producer, late_created, partition_of(producer, "order.created", doc["_id"]))
+    wait_for(lambda: stack.db()["audit"].find_one({"_id": late_created["id"]}), timeout=FLOW_TIMEOUT,
+             message="the later order.created to be audited")
+    assert published(stack, doc["_id"]).count("order.created") == 1

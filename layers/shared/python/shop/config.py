@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     jwt_secret_id: str = "shop/jwt-signing-key"
     jwt_ttl_seconds: int = 3600
     jwt_issuer: str = "shop"
+    jwt_key_max_age_seconds: int = 300
     tax_rate_bps: int = 800
     low_stock_threshold: int = 10  # also the relay's admin:alert threshold
     payment_provider: str = "simulated"

@@ -1,7 +1,8 @@
 """Signed JWTs (HS256): subject = user id, plus role and email, with expiry.
 
-The signing key lives in Secrets Manager (moto locally) under ``JWT_SECRET_ID`` and is
-fetched once per process.
+The signing key lives in Secrets Manager (moto locally) under ``JWT_SECRET_ID``. Powertools'
+parameters cache holds it for ``JWT_KEY_MAX_AGE_SECONDS``, so a rotated key is picked up by warm
+processes without a cold start.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from shop import clients
 from shop.config import get_settings
@@ -21,7 +23,7 @@ ALGORITHM = "HS256"
 ROLES = ("customer", "admin")
 
 _lock = threading.Lock()
-_secret: str | None = None
+_provider: SecretsProvider | None = None
 
 
 @dataclass(frozen=True)
@@ -34,21 +36,19 @@ class Claims:
     expires_at: int
 
 
-def signing_key() -> str:
-    """The HMAC key, from Secrets Manager, cached per process."""
-    global _secret
-    if _secret is None:
+def _secrets() -> SecretsProvider:
+    global _provider
+    if _provider is None:
         with _lock:
-            if _secret is None:
-                value = clients.aws_client("secretsmanager").get_secret_value(SecretId=get_settings().jwt_secret_id)
-                _secret = str(value["SecretString"])
-    return _secret
+            if _provider is None:
+                _provider = SecretsProvider(boto3_client=clients.aws_client("secretsmanager"))
+    return _provider
 
 
-def set_signing_key(secret: str | None) -> None:
-    """Inject the key (unit tests, the relay when configured directly)."""
-    global _secret
-    _secret = secret
+def signing_key() -> str:
+    """The HMAC key from Secrets Manager, cached for ``jwt_key_max_age_seconds``."""
+    s = get_settings()
+    return str(_secrets().get(s.jwt_secret_id, max_age=s.jwt_key_max_age_seconds))
 
 
 def issue(user_id: str, role: str, email: str, *, secret: str | None = None, ttl: int | None = None,
