@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from realtime_relay.mapping import ADMIN, CHANNELS
+from shop.auth.caller import ROLE_ADMIN
 from shop.auth.tokens import Claims
 from shop.errors import Unauthorized
 
@@ -106,7 +107,7 @@ class Session:
             if kind == "unsubscribe":
                 self.channels.discard(channel)
                 return [Unsubscribe(channel), Reply({"type": "unsubscribed", "channel": channel})]
-            if channel == ADMIN and self.claims.role != "admin":
+            if channel == ADMIN and self.claims.role != ROLE_ADMIN:
                 return [error("forbidden", "the admin channel needs the admin role", channel=channel)]
             since = message.get("since")
             if since is not None and not isinstance(since, str):

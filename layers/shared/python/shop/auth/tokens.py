@@ -16,11 +16,11 @@ import jwt
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from shop import clients
+from shop.auth.caller import ROLES
 from shop.config import get_settings
 from shop.errors import Unauthorized
 
 ALGORITHM = "HS256"
-ROLES = ("customer", "admin")
 
 _lock = threading.Lock()
 _provider: SecretsProvider | None = None
