@@ -17,7 +17,7 @@ from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
@@ -76,6 +76,7 @@ class Relay:
         self.auth_failures = 0
         self.keepalive_timeouts = 0
         self._pongs: dict[ServerConnection, asyncio.Future[float]] = {}
+        self._expiry: dict[ServerConnection, tuple[int, asyncio.TimerHandle]] = {}
         self.started = time.time()
         self.monitor = LoopMonitor()
         self._heap_frozen = False
@@ -159,22 +160,29 @@ class Relay:
         Like websockets' ``broadcast()`` (no backpressure), but each frame is serialized once for
         everyone (a server's text frame is the same bytes on every connection when compression is
         off), every connection gets all of its frames of the batch in one write (one system call
-        instead of one per frame), and the per-client bound is checked in the same pass. Never
-        awaits, so no client can slow the others.
+        instead of one per frame), and the per-client bound is checked in the same pass.
         """
-        writes = per_connection(batch, text_frame)
-        limit = self.settings.client_queue_bytes
-        slow: list[ServerConnection] = []
-        for conn, data in writes:
-            transport = conn.transport
-            if transport.get_write_buffer_size() > limit:
-                slow.append(conn)
-            elif conn.protocol.state is State.OPEN and conn.send_in_progress is None:
-                transport.write(data)
-        for conn in slow:
+        for conn, data in per_connection(batch, text_frame):
+            self._write(conn, data)
+
+    def _write(self, conn: ServerConnection, data: bytes) -> bool:
+        """Write ready-made frames to one connection unless its unsent bytes already exceed the bound.
+
+        The one bound on what waits for a client (``client_queue_bytes``, live and replayed frames
+        alike): a client already past it is evicted (4429) instead, so it holds at most the bound
+        plus one batch. Never awaits, so no client can slow the others. False once evicted.
+        """
+        transport = conn.transport
+        if transport.get_write_buffer_size() > self.settings.client_queue_bytes:
             self._evict(conn)
+            return False
+        if conn.protocol.state is State.OPEN and conn.send_in_progress is None:
+            transport.write(data)
+        return True
 
     def _evict(self, conn: ServerConnection) -> None:
+        if conn not in self.sessions:  # already evicted or gone
+            return
         self.evictions += 1
         self._forget(conn)
         log.info("evicting a slow client (%d bytes unsent)", conn.transport.get_write_buffer_size())
@@ -184,10 +192,32 @@ class Relay:
         pending = self._pongs.pop(conn, None)
         if pending is not None:
             pending.cancel()
+        expiry = self._expiry.pop(conn, None)
+        if expiry is not None:
+            expiry[1].cancel()
         session = self.sessions.pop(conn, None)
         if session is not None:
             for channel in session.channels:
                 self.hub.unsubscribe(conn, channel, session.user_id)
+
+    def _arm_expiry(self, conn: ServerConnection, session: Session) -> None:
+        """Close ``conn`` with 4401 when its token expires; a fresh ``auth`` moves the deadline."""
+        claims = session.claims
+        armed = self._expiry.get(conn)
+        if claims is None or conn not in self.sessions or (armed is not None and armed[0] == claims.expires_at):
+            return
+        if armed is not None:
+            armed[1].cancel()
+        delay = max(0.0, claims.expires_at - time.time())
+        self._expiry[conn] = (claims.expires_at, asyncio.get_running_loop().call_later(delay, self._expire, conn))
+
+    def _expire(self, conn: ServerConnection) -> None:
+        """The token ran out with no fresh ``auth``: no more events, close with 4401."""
+        if conn not in self.sessions:
+            return
+        self._forget(conn)
+        log.info("closing a connection whose token expired")
+        asyncio.get_running_loop().create_task(conn.close(CLOSE_UNAUTHENTICATED, "token expired"))
 
     # --- HTTP side ----------------------------------------------------------------------------
 
@@ -281,7 +311,8 @@ class Relay:
                 await self._subscribe(ws, session, action)
             elif isinstance(action, Unsubscribe):
                 self.hub.unsubscribe(ws, action.channel, session.user_id)
-        return ws.state is State.OPEN
+        self._arm_expiry(ws, session)
+        return ws.state is State.OPEN and ws in self.sessions
 
     async def _subscribe(self, ws: ServerConnection, session: Session, action: Subscribe) -> None:
         loop = asyncio.get_running_loop()
@@ -298,12 +329,20 @@ class Relay:
                 break
             await asyncio.sleep(0.05)
         # No await from registration to the last replayed frame: live events queue behind them.
+        frames = replay.frames
+        size = sum(len(payload) for payload in frames)
+        if size > self.settings.client_queue_bytes:  # could never fit the client's bound: refetch over HTTP
+            frames = []
+            replay.status = ReplayStatus.GAP
+            replay.reason = (f"the {len(replay.frames)} missed events ({size} bytes) exceed this client's bound of "
+                             f"{self.settings.client_queue_bytes} bytes; refetch over HTTP")
+        out: list[bytes] = []
         if replay.status is ReplayStatus.GAP:
-            broadcast([ws], _dumps({"type": "gap", "channel": action.channel, "reason": replay.reason}))
-        for payload in replay.frames:
-            broadcast([ws], payload, text=True)
-        broadcast([ws], _dumps({"type": "subscribed", "channel": action.channel, "cursor": self.hub.cursor(),
-                                "replayed": len(replay.frames)}))
+            out.append(_dumps({"type": "gap", "channel": action.channel, "reason": replay.reason}).encode())
+        out.extend(frames)
+        out.append(_dumps({"type": "subscribed", "channel": action.channel, "cursor": self.hub.cursor(),
+                           "replayed": len(frames)}).encode())
+        self._write(ws, b"".join(text_frame(payload) for payload in out))
 
 
 def text_frame(payload: bytes) -> bytes:

@@ -84,6 +84,23 @@ class Session:
             return [Close(CLOSE_UNAUTHENTICATED, exc.code)]
         return [Reply({"type": "authenticated", "userId": self.claims.user_id, "role": self.claims.role})]
 
+    def reauthenticate(self, token: object) -> list[Action]:
+        """A fresh token on an authenticated connection: it moves the expiry (the server closes with
+        4401 at the token's ``exp``). It must be the same user's: a token for another user, or one
+        that does not check out, closes the connection (4401) rather than switching identity under
+        live subscriptions. A token whose role is no longer admin leaves the ``admin`` channel."""
+        previous = self.claims
+        actions = self.authenticate(token)
+        if previous is None or self.claims is None or isinstance(actions[0], Close):
+            return actions
+        if self.claims.user_id != previous.user_id:
+            self.claims = previous
+            return [Close(CLOSE_UNAUTHENTICATED, "token is for another user")]
+        if ADMIN in self.channels and self.claims.role != ROLE_ADMIN:
+            self.channels.discard(ADMIN)
+            actions.insert(0, Unsubscribe(ADMIN))
+        return actions
+
     def receive(self, text: str | bytes) -> list[Action]:
         """The actions for one client frame."""
         message = _parse(text)
@@ -99,7 +116,7 @@ class Session:
         if kind == "ping":
             return [Reply({"type": "pong"})]
         if kind == "auth":
-            return [error("already_authenticated", "this connection is already authenticated")]
+            return self.reauthenticate(message.get("token"))
         if kind in ("subscribe", "unsubscribe"):
             channel = message.get("channel")
             if channel not in CHANNELS:

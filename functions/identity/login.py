@@ -1,4 +1,4 @@
-"""POST /api/auth/login: the user and a fresh token for good credentials, else 401."""
+"""POST /api/auth/login: the user and a fresh token for good credentials, else 401 (429 while throttled)."""
 
 from __future__ import annotations
 
@@ -14,4 +14,5 @@ from shop.paging import NoQuery
 def handler(request: Request) -> tuple[int, Any]:
     request.parse_query(NoQuery)
     body = request.parse(LoginBody)
-    return 200, service.login(body.email, body.password)
+    source_ip = str(request.event.request_context.identity.source_ip or "")
+    return 200, service.login(body.email, body.password, source_ip)

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -589,3 +590,99 @@ def _try_publish(p: KafkaProducer, topic: str, data: dict[str, Any], key: str, e
         return True
     except Exception:
         return False
+
+
+# --- bounds: replayed bytes and token lifetimes (the stack's own relay) -------------------------
+
+def _memory_kib(pid: int) -> tuple[int, int]:
+    """(current, peak) resident memory of a process, from /proc (KiB)."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def test_non_reading_resubscriber_is_closed_4429_and_memory_stays_bounded(stack: Stack, producer: KafkaProducer,
+                                                                          mint: Tokens) -> None:
+    """One socket that never reads and re-subscribes ``inventory`` 300 times with an old cursor: its
+    replays count against the one per-client bound, so it is closed with 4429 long before the 300
+    replays (~50 MB) pile up in the relay; the other clients keep receiving."""
+    url, pid = stack.ws_url, int(stack.state()["relayPid"])
+    assert url is not None
+    fast = Client(url, mint.customer()[1])
+    _, ack = fast.subscribe("inventory")
+    padding = "x" * 1500
+    backlog = [publish(producer, "inventory.updated", stock_data(500, note=padding), key="p", partition=2)
+               for _ in range(100)]  # a ~170 KB replay: under the 256 KiB bound on its own
+    fast.until(backlog[-1])
+    rss_before, peak_before = _memory_kib(pid)
+    slow = Client(url, mint.customer()[1], sock=slow_socket(url), max_queue=1)
+    sent = 0
+    try:
+        for _ in range(300):
+            slow.send({"type": "subscribe", "channel": "inventory", "since": ack["cursor"]})
+            sent += 1
+    except (ConnectionClosed, OSError):
+        pass  # the relay gave up on it while it was still sending
+    live = publish(producer, "inventory.updated", stock_data(500), key="p", partition=2)
+    assert events(fast.until(live)) == [("inventory:updated", live)]  # nothing replayed twice, the live one
+    code = slow.closed_code(timeout=30)
+    wait_for(lambda: _memory_kib(pid)[0] < rss_before + 16 * 1024, timeout=30, message="the relay's memory to return")
+    rss_after, peak_after = _memory_kib(pid)
+    print(f"\nrelay RSS before {rss_before} KiB (peak {peak_before}), after {sent} re-subscribes {rss_after} KiB "
+          f"(peak {peak_after}, +{peak_after - peak_before} KiB)")
+    assert code == 4429
+    assert peak_after - peak_before < 24 * 1024, (peak_before, peak_after)
+    fast.drain()  # still connected and answering (ConnectionClosed otherwise)
+    fast.close()
+
+
+def test_replay_larger_than_the_bound_is_a_gap(stack: Stack, producer: KafkaProducer, mint: Tokens) -> None:
+    """A replay that alone exceeds the client's bound is not sent: the client is told ``gap`` (refetch
+    over HTTP) and subscribed from now on; a replay that fits is sent as usual."""
+    r = RelayProcess(stack, "test-bound", RELAY_CLIENT_QUEUE_BYTES="8192").start()
+    try:
+        c = Client(r.url, mint.customer()[1])
+        _, old = c.subscribe("inventory")
+        big = [publish(producer, "inventory.updated", stock_data(500, note="y" * 2000), key="p", partition=0)
+               for _ in range(6)]  # ~13 KB: more than the bound
+        c.until(big[-1])
+        _, recent = c.subscribe("inventory")
+        small = [publish(producer, "inventory.updated", stock_data(500), key="p", partition=0) for _ in range(2)]
+        c.until(small[-1])
+        late = Client(r.url, mint.customer()[1])
+        before, done = late.subscribe("inventory", since=old["cursor"])
+        assert [f["type"] for f in before] == ["gap"] and "bound" in before[0]["reason"], before
+        assert done["replayed"] == 0
+        fits = Client(r.url, mint.customer()[1])
+        before, done = fits.subscribe("inventory", since=recent["cursor"])
+        assert events(before) == [("inventory:updated", eid) for eid in small] and done["replayed"] == 2
+        live = publish(producer, "inventory.updated", stock_data(500), key="p", partition=0)
+        assert events(late.until(live)) == [("inventory:updated", live)]
+        assert events(fits.until(live)) == [("inventory:updated", live)]
+    finally:
+        r.stop()
+
+
+def test_socket_is_closed_4401_at_token_expiry_unless_it_reauthenticates(stack: Stack, mint: Tokens) -> None:
+    """A socket whose token runs out is closed with 4401 (no more events); one that sent a fresh
+    ``auth`` before then stays open; a fresh token for another user closes the socket (4401)."""
+    url = stack.ws_url
+    assert url is not None
+    uid = f"cust-{uuid.uuid4().hex[:10]}"
+
+    def short(user: str = uid, ttl: int = 3) -> str:
+        return tokens.issue(user, "customer", f"{user}@test.local", secret=mint.secret, ttl=ttl)
+
+    first = short()
+    expires_at = tokens.verify(first, secret=mint.secret).expires_at
+    expiring = Client(url, first)
+    expiring.subscribe("inventory")
+    renewing = Client(url, short())
+    renewing.subscribe("orders")
+    renewing.send({"type": "auth", "token": short(ttl=3600)})
+    assert any(f["type"] == "authenticated" for f in renewing.drain())
+    assert expiring.closed_code(timeout=15) == 4401
+    assert time.time() >= expires_at - 0.5  # not before the token's expiry (whole seconds)
+    wait_for(lambda: time.time() > expires_at + 2, timeout=10)  # past the renewing socket's first token too
+    renewing.drain()  # still open (ConnectionClosed otherwise)
+    renewing.send({"type": "auth", "token": short(user=f"other-{uid}", ttl=3600)})
+    assert renewing.closed_code(timeout=15) == 4401

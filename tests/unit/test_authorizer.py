@@ -24,6 +24,9 @@ def authorizer(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    # The user lookup is a database read, exercised against the real stack in
+    # tests/integration/test_identity_api.py; here only "u-1" exists.
+    monkeypatch.setattr(module, "user_exists", lambda user_id: user_id == "u-1")
     return module
 
 
@@ -56,3 +59,10 @@ def test_token_signed_with_another_key_is_unauthorized(authorizer: ModuleType) -
     stale = tokens.issue("u-1", "customer", "c@example.com", secret="the-previous-signing-key-0123456789")
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         authorizer.handler(event("Bearer " + stale), None)
+
+
+def test_token_of_a_user_that_does_not_exist_is_unauthorized(authorizer: ModuleType) -> None:
+    """A validly signed token whose user was deleted or never created gets no policy (401)."""
+    ghost = tokens.issue("u-ghost", "customer", "ghost@example.com")
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        authorizer.handler(event("Bearer " + ghost), None)

@@ -85,7 +85,7 @@ def test_subscribe_unsubscribe_ping() -> None:
 @pytest.mark.parametrize(
     "frame",
     ["{", json.dumps({"type": "subscribe", "channel": "all"}), json.dumps({"type": "dance"}),
-     json.dumps({"type": "subscribe", "channel": "orders", "since": 5}), json.dumps({"type": "auth", "token": "x"})],
+     json.dumps({"type": "subscribe", "channel": "orders", "since": 5})],
 )
 def test_malformed_frames_after_auth_get_an_error_not_a_close(frame: str) -> None:
     """After auth, bad frames are answered with an error frame and the session stays usable."""
@@ -93,6 +93,42 @@ def test_malformed_frames_after_auth_get_an_error_not_a_close(frame: str) -> Non
     (reply,) = s.receive(frame)
     assert isinstance(reply, Reply) and reply.body["type"] == "error"
     assert s.receive(json.dumps({"type": "ping"})) == [Reply({"type": "pong"})]
+
+
+def test_reauth_with_a_fresh_token_of_the_same_user_moves_the_expiry() -> None:
+    """A fresh ``auth`` on an open connection replaces the claims (the server re-arms the 4401 deadline)."""
+    s = Session(verify)
+    s.authenticate(token(ttl=5))
+    first = s.claims
+    assert first is not None
+    (reply,) = s.receive(json.dumps({"type": "auth", "token": token(ttl=3600)}))
+    assert reply == Reply({"type": "authenticated", "userId": "u1", "role": "customer"})
+    assert s.claims is not None and s.claims.expires_at > first.expires_at
+
+
+@pytest.mark.parametrize(("fresh", "reason"), [
+    (lambda: token(user="someone-else", ttl=3600), "token is for another user"),
+    (lambda: tokens.issue("u1", "customer", "u1@x", secret=SECRET, ttl=-10), "token_expired"),
+    (lambda: "garbage", "invalid_token"),
+])
+def test_reauth_for_another_user_or_with_a_bad_token_closes_4401(fresh: object, reason: str) -> None:
+    """Identity never switches under live subscriptions; a bad fresh token is no better than none."""
+    s = authed()
+    before = s.claims
+    (action,) = s.receive(json.dumps({"type": "auth", "token": fresh()}))  # type: ignore[operator]
+    assert action == Close(CLOSE_UNAUTHENTICATED, reason)
+    assert s.claims == before
+
+
+def test_reauth_without_the_admin_role_leaves_the_admin_channel() -> None:
+    """A fresh token whose role is no longer admin unsubscribes the admin channel first."""
+    s = Session(verify)
+    s.authenticate(token("admin", "boss"))
+    s.receive(json.dumps({"type": "subscribe", "channel": "admin"}))
+    actions = s.receive(json.dumps({"type": "auth", "token": token("customer", "boss")}))
+    assert actions[0] == Unsubscribe("admin")
+    assert actions[1] == Reply({"type": "authenticated", "userId": "boss", "role": "customer"})
+    assert s.channels == set()
 
 
 def test_verify_errors_other_than_unauthorized_propagate() -> None:

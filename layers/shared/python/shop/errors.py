@@ -10,6 +10,8 @@ class ShopError(Exception):
 
     status = 500
     code = "internal_error"
+    #: seconds after which a retry may succeed (sent as ``Retry-After``), if the error knows
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, code: str | None = None, details: list[Any] | None = None) -> None:
         super().__init__(message)
@@ -63,6 +65,17 @@ class PayloadTooLarge(ShopError):
 
     status = 413
     code = "payload_too_large"
+
+
+class TooManyRequests(ShopError):
+    """Too many attempts (failed logins); the client may retry after ``retry_after`` seconds."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, retry_after)
 
 
 class ConcurrentUpdate(ShopError):

@@ -138,6 +138,11 @@ def response(status: int, body: Any, headers: dict[str, str] | None = None) -> d
     }
 
 
+def error_response(exc: ShopError) -> dict[str, Any]:
+    """The contract's error shape for ``exc``, with ``Retry-After`` when the error says when to retry."""
+    return response(exc.status, exc.to_body(), {"Retry-After": str(exc.retry_after)} if exc.retry_after else None)
+
+
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -153,7 +158,7 @@ def api_handler(fn: Callable[[Request], tuple[int, Any]]) -> Handler:
         except ShopError as exc:
             if exc.status >= 500:
                 log.error("request failed: %s", exc.message)
-            return response(exc.status, exc.to_body())
+            return error_response(exc)
         except Exception:
             log.exception("unhandled error in %s", fn.__name__)
             return response(500, ShopError("internal error").to_body())

@@ -10,6 +10,7 @@ from pymongo.database import Database
 #: collection → its indexes. Every collection is listed, so bootstrap creates it.
 INDEXES: dict[str, list[IndexModel]] = {
     "users": [IndexModel([("email", ASCENDING)], unique=True, name="email_unique")],
+    "login_throttle": [IndexModel([("expiresAt", ASCENDING)], expireAfterSeconds=0, name="expires")],
     "products": [
         IndexModel([("sku", ASCENDING)], unique=True, name="sku_unique"),
         IndexModel([("category", ASCENDING)], name="category"),

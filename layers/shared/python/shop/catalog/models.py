@@ -8,15 +8,16 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from shop.catalog.domain import normalise_category, normalise_sku
 from shop.paging import PageQuery
+from shop.text import OneLine, Paragraphs, PlainText
 
 MAX_PRICE_CENTS = 100_000_000_00
 MAX_STOCK = 1_000_000_000
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), OneLine]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), Paragraphs]
 Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
 Sku = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60), OneLine]
 Price = Annotated[int, Field(ge=0, le=MAX_PRICE_CENTS)]
 
 
@@ -95,8 +96,8 @@ class ProductUpdate(BaseModel):
 class ProductListQuery(PageQuery):
     """GET /api/products."""
 
-    search: str | None = Field(None, max_length=100)
-    category: str | None = Field(None, max_length=60)
+    search: PlainText | None = Field(None, max_length=100)
+    category: PlainText | None = Field(None, max_length=60)
     minPriceCents: int | None = Field(None, ge=0, le=MAX_PRICE_CENTS)
     maxPriceCents: int | None = Field(None, ge=0, le=MAX_PRICE_CENTS)
 

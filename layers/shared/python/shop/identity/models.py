@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shop.identity.domain import is_valid_email, normalise_email
+from shop.text import PlainText
 
 
 class _Body(BaseModel):
@@ -21,9 +22,9 @@ def _email(value: str) -> str:
 class RegisterBody(_Body):
     """POST /api/auth/register."""
 
-    email: str = Field(max_length=254)
+    email: PlainText = Field(max_length=254)
     password: str = Field(min_length=8, max_length=256)
-    name: str = Field(min_length=1, max_length=100)
+    name: PlainText = Field(min_length=1, max_length=100)
 
     _check_email = field_validator("email")(_email)
 

@@ -1,5 +1,6 @@
 """Document access of identity: the ``users`` collection (one document per user; a unique index
-on the normalised ``email`` makes registration race-free)."""
+on the normalised ``email`` makes registration race-free) and ``login_throttle`` (failed logins
+per account and per source, deleted by a TTL index on ``expiresAt``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ from shop.store import Doc, mutate
 
 def users() -> Collection[Doc]:
     return clients.db()["users"]
+
+
+def throttles() -> Collection[Doc]:
+    return clients.db()["login_throttle"]
+
+
+def change_throttle(key: str, fn: Callable[[Doc | None], Doc | None]) -> tuple[Doc | None, bool]:
+    """``shop.store.mutate`` on one throttle key's document."""
+    return mutate(throttles(), key, fn)
 
 
 def change(user_id: str, fn: Callable[[Doc | None], Doc | None]) -> tuple[Doc | None, bool]:

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shop.paging import PageQuery
+from shop.text import PlainText
 
 # Ids become keys of the ``holds``/``committed`` maps, so no dots or dollars.
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
@@ -28,7 +29,7 @@ class AdjustBody(BaseModel):
 
     delta: int | None = Field(None, ge=-MAX_STOCK, le=MAX_STOCK)
     stock: int | None = Field(None, ge=0, le=MAX_STOCK)
-    note: str | None = Field(None, max_length=200)
+    note: PlainText | None = Field(None, max_length=200)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> AdjustBody:

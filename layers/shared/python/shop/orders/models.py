@@ -7,8 +7,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from shop.orders.domain import STATUSES
+from shop.text import OneLine
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), OneLine]
 
 MAX_LINES = 50
 MAX_QUANTITY = 1000
@@ -19,7 +20,7 @@ class _Strict(BaseModel):
 
 
 class OrderLine(_Strict):
-    productId: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    productId: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), OneLine]
     quantity: int = Field(ge=1, le=MAX_QUANTITY, strict=True)
 
 
@@ -27,14 +28,15 @@ class ShippingAddress(_Strict):
     line1: Text
     line2: Text | None = None
     city: Text
-    postalCode: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
-    country: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=56)]
+    postalCode: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20), OneLine]
+    country: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=56), OneLine]
 
 
 class CreateOrder(_Strict):
     items: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
     shippingAddress: ShippingAddress
-    paymentToken: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)] | None = None
+    paymentToken: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+                            OneLine] | None = None
 
     @field_validator("items")
     @classmethod
@@ -75,7 +77,7 @@ class ListOrders(_Strict):
         return value
 
 
-IdempotencyKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+IdempotencyKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), OneLine]
 
 
 class IdempotencyHeader(_Strict):
