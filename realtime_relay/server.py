@@ -312,7 +312,9 @@ class Relay:
             elif isinstance(action, Unsubscribe):
                 self.hub.unsubscribe(ws, action.channel, session.user_id)
         self._arm_expiry(ws, session)
-        return ws.state is State.OPEN and ws in self.sessions
+        if ws not in self.sessions and ws.state is State.OPEN:  # evicted or expired meanwhile: let its
+            await ws.wait_closed()  # close (4429/4401) go out; returning now would close with 1000 first
+        return ws.state is State.OPEN
 
     async def _subscribe(self, ws: ServerConnection, session: Session, action: Subscribe) -> None:
         loop = asyncio.get_running_loop()
