@@ -6,7 +6,7 @@ from typing import Any
 
 from shop.http import Request, api_handler
 from shop.identity import service
-from shop.identity.models import LoginBody
+from shop.identity.models import LoginBody, Session
 from shop.paging import NoQuery
 
 
@@ -14,4 +14,4 @@ from shop.paging import NoQuery
 def handler(request: Request) -> tuple[int, Any]:
     request.parse_query(NoQuery)
     body = request.parse(LoginBody)
-    return 200, service.login(body.email, body.password)
+    return 200, Session.model_validate(service.login(body.email, body.password))

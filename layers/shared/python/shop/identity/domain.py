@@ -6,9 +6,11 @@ import re
 from typing import Any
 
 from shop.auth.caller import ROLE_CUSTOMER
+from shop.fields import WHITESPACE
 
 # Deliberately loose (one "@", a dot in the domain, no spaces): the mailbox is the proof.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_PATTERN = rf"[^@{WHITESPACE}]+@[^@{WHITESPACE}]+\.[^@{WHITESPACE}]+"
+_EMAIL = re.compile(f"^{EMAIL_PATTERN}$")
 
 
 def normalise_email(email: str) -> str:
