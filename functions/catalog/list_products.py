@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from shop.catalog import service
-from shop.catalog.models import ProductListQuery
+from shop.catalog.models import ProductListQuery, ProductPage
 from shop.http import Request, api_handler
 
 
 @api_handler
 def handler(request: Request) -> tuple[int, Any]:
-    return 200, service.list_products(request.parse_query(ProductListQuery))
+    return 200, ProductPage.model_validate(service.list_products(request.parse_query(ProductListQuery)))

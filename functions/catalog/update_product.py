@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shop.catalog import service
-from shop.catalog.models import ProductPath, ProductUpdate
+from shop.catalog.models import Product, ProductPath, ProductUpdate
 from shop.http import Request, api_handler, validate
 from shop.paging import NoQuery
 
@@ -16,4 +16,5 @@ def handler(request: Request) -> tuple[int, Any]:
     path = validate(ProductPath, {"id": request.path_param("id")})
     request.parse_query(NoQuery)
     body = request.parse(ProductUpdate)
-    return 200, service.update_product(path.id, body.changes(), correlation_id=request.correlation_id)
+    product = service.update_product(path.id, body.changes(), correlation_id=request.correlation_id)
+    return 200, Product.model_validate(product)

@@ -6,6 +6,7 @@ from typing import Any
 
 from shop.http import Request, api_handler
 from shop.identity import service
+from shop.identity.models import User
 from shop.paging import NoQuery
 
 
@@ -13,4 +14,4 @@ from shop.paging import NoQuery
 def handler(request: Request) -> tuple[int, Any]:
     caller = request.require_caller()
     request.parse_query(NoQuery)
-    return 200, service.get_user(caller.user_id)
+    return 200, User.model_validate(service.get_user(caller.user_id))

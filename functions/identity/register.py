@@ -6,7 +6,7 @@ from typing import Any
 
 from shop.http import Request, api_handler
 from shop.identity import service
-from shop.identity.models import RegisterBody
+from shop.identity.models import RegisterBody, Session
 from shop.paging import NoQuery
 
 
@@ -14,4 +14,4 @@ from shop.paging import NoQuery
 def handler(request: Request) -> tuple[int, Any]:
     request.parse_query(NoQuery)
     body = request.parse(RegisterBody)
-    return 201, service.register(body.email, body.password, body.name)
+    return 201, Session.model_validate(service.register(body.email, body.password, body.name))

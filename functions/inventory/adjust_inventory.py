@@ -6,7 +6,7 @@ from typing import Any
 
 from shop.http import Request, api_handler, validate
 from shop.inventory import service
-from shop.inventory.models import AdjustBody, InventoryPath
+from shop.inventory.models import AdjustBody, InventoryPath, InventoryRecord
 from shop.paging import NoQuery
 
 
@@ -16,4 +16,5 @@ def handler(request: Request) -> tuple[int, Any]:
     path = validate(InventoryPath, {"productId": request.path_param("productId")})
     request.parse_query(NoQuery)
     body = request.parse(AdjustBody)
-    return 200, service.adjust(path.productId, body, correlation_id=request.correlation_id)
+    record = service.adjust(path.productId, body, correlation_id=request.correlation_id)
+    return 200, InventoryRecord.model_validate(record)

@@ -6,7 +6,7 @@ from typing import Any
 
 from shop.http import Request, api_handler, validate
 from shop.inventory import service
-from shop.inventory.models import InventoryPath
+from shop.inventory.models import InventoryPath, InventoryRecord
 from shop.paging import NoQuery
 
 
@@ -14,4 +14,4 @@ from shop.paging import NoQuery
 def handler(request: Request) -> tuple[int, Any]:
     path = validate(InventoryPath, {"productId": request.path_param("productId")})
     request.parse_query(NoQuery)
-    return 200, service.get(path.productId)
+    return 200, InventoryRecord.model_validate(service.get(path.productId))

@@ -6,11 +6,12 @@ from typing import Any
 
 from shop.http import Request, api_handler
 from shop.inventory import service
-from shop.inventory.models import InventoryListQuery
+from shop.inventory.models import InventoryListQuery, InventoryPage
 
 
 @api_handler
 def handler(request: Request) -> tuple[int, Any]:
     request.require_admin()
     query = request.parse_query(InventoryListQuery)
-    return 200, service.list_records(low_stock=query.lowStock, limit=query.limit, cursor=query.cursor)
+    return 200, InventoryPage.model_validate(
+        service.list_records(low_stock=query.lowStock, limit=query.limit, cursor=query.cursor))

@@ -6,8 +6,12 @@ from typing import Any
 
 from shop.http import Request, api_handler
 from shop.orders import service
+from shop.orders.models import AdminStats
+from shop.paging import NoQuery
 
 
 @api_handler
 def handler(request: Request) -> tuple[int, Any]:
-    return 200, service.admin_stats(request.require_admin())
+    caller = request.require_admin()
+    request.parse_query(NoQuery)
+    return 200, AdminStats.model_validate(service.admin_stats(caller))

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from shop.http import Request, api_handler, validate
+from shop.http import Request, api_handler
 from shop.orders import service
-from shop.orders.models import CreateOrder, IdempotencyHeader
+from shop.orders.models import CreateOrder, IdempotencyHeader, Order
+from shop.paging import NoQuery
 
 
 @api_handler
 def handler(request: Request) -> tuple[int, Any]:
     caller = request.require_caller()
     service.ensure_customer(caller)
+    request.parse_query(NoQuery)
+    key = request.parse_headers(IdempotencyHeader).key
     body = request.parse(CreateOrder)
-    raw_key = request.header("idempotency-key")
-    key = validate(IdempotencyHeader, {"key": raw_key}).key if raw_key is not None else None
     result = service.create_order(caller, body, key, request.correlation_id)
-    return 201, service.to_public(result.order)
+    return 201, Order.model_validate(service.to_public(result.order))

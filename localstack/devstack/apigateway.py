@@ -295,7 +295,8 @@ class ApiGateway:
 
     def web_app(self) -> web.Application:
         web_app = web.Application(client_max_size=MAX_PAYLOAD)
-        web_app.router.add_route("*", "/{tail:.*}", self.handle)
+        # Every path reaches the gateway (a path with an encoded newline too), which answers in the API's shape.
+        web_app.router.add_route("*", r"/{tail:[\s\S]*}", self.handle)
         return web_app
 
     def _cors_preflight(self, path: str) -> web.Response | None:

@@ -6,6 +6,7 @@
   devstack invoke Fn -e ev.json              run one function once (like `sam local invoke`)
   devstack generate-event kafka --topic T --value '{...}'   print a Kafka event
   devstack generate-event apigateway --method GET --path /api/products
+  devstack openapi -o openapi.json          write the API's OpenAPI 3.1 document
   devstack test               lint, type-check, validate the template, run every test
 """
 
@@ -158,6 +159,22 @@ def cmd_generate_event(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    """Write the OpenAPI document (what GET /api/openapi.json serves, plus a server URL) for publishing."""
+    from shop.openapi import build_document
+
+    server = args.server or _settings(args).api_url
+    doc = build_document(server_url=server)
+    text = json.dumps(doc, indent=2) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+        return 0
+    Path(args.output).write_text(text)
+    operations = sum(len(item) for item in doc["paths"].values())
+    print(f"wrote {args.output}: OpenAPI {doc['openapi']}, {operations} operations, server {server}")
+    return 0
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     """The one test command: ruff, mypy, cfn-lint, then pytest (which starts its own stack)."""
     py = sys.executable
@@ -237,6 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--query", action="append")
     a.add_argument("--path-param", action="append")
     gen.set_defaults(fn=cmd_generate_event)
+
+    oa = sub.add_parser("openapi", help="write the OpenAPI 3.1 document of the HTTP API")
+    oa.add_argument("-o", "--output", default="openapi.json", help="file to write, or - for stdout")
+    oa.add_argument("--server", help="the API's base URL in the document (default: the local gateway)")
+    oa.set_defaults(fn=cmd_openapi)
 
     t = sub.add_parser("test", help="run the checks and the whole test suite")
     t.add_argument("--skip-checks", action="store_true")

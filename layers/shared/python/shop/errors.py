@@ -4,6 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
+
+class ErrorInfo(BaseModel):
+    """What went wrong: a snake_case ``code``, a human ``message`` and the ``details`` (e.g. failing fields)."""
+
+    code: str
+    message: str
+    details: list[Any]
+
+
+class ErrorBody(BaseModel):
+    """The contract's error shape: ``{"error": {"code", "message", "details"}}``."""
+
+    error: ErrorInfo
+
 
 class ShopError(Exception):
     """Base of every error a function turns into an HTTP answer."""
@@ -22,7 +38,8 @@ class ShopError(Exception):
 
     def to_body(self) -> dict[str, Any]:
         """The contract's error shape."""
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+        info = ErrorInfo(code=self.code, message=self.message, details=self.details)
+        return ErrorBody(error=info).model_dump(mode="json")
 
 
 class BadRequest(ShopError):
@@ -83,3 +100,10 @@ class ConcurrentUpdate(ShopError):
 
     status = 409
     code = "concurrent_update"
+
+
+class Unavailable(ShopError):
+    """A dependency of the API (the database) cannot be reached; the caller may retry later."""
+
+    status = 503
+    code = "unavailable"

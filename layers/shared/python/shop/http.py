@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ValidationError
 
+from shop.auth import tokens
 from shop.auth.caller import ROLES, Caller
 from shop.config import get_settings
 from shop.errors import BadRequest, Forbidden, PayloadTooLarge, ShopError, Unauthorized
@@ -66,6 +67,17 @@ class Request:
             return None
         return Caller(user_id=str(user_id), role=str(role), email=str(ctx.get("email", "")))
 
+    def token_caller(self) -> Caller | None:
+        """On a public route (no authorizer): whom a valid bearer token names, else ``None`` (anonymous)."""
+        header = self.header("authorization")
+        if header is None:
+            return None
+        try:
+            claims = tokens.verify(tokens.bearer(header))
+        except Unauthorized:
+            return None
+        return Caller(user_id=claims.user_id, role=claims.role, email=claims.email)
+
     def require_caller(self) -> Caller:
         caller = self.caller
         if caller is None:
@@ -108,6 +120,11 @@ class Request:
     def parse_query(self, model: type[M]) -> M:
         return validate(model, self.query())
 
+    def parse_headers(self, model: type[M]) -> M:
+        """Validate the headers ``model`` names (by alias, any case); absent ones are left out."""
+        names = [info.alias or name for name, info in model.model_fields.items()]
+        return validate(model, {name: value for name in names if (value := self.header(name)) is not None})
+
 
 def validate(model: type[M], payload: Any) -> M:
     """``model.model_validate`` with the errors mapped to a 400 that names each bad field."""
@@ -123,7 +140,12 @@ def validate(model: type[M], payload: Any) -> M:
 
 
 def response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """An API Gateway proxy response with a JSON body and CORS headers."""
+    """An API Gateway proxy response with a JSON body and CORS headers.
+
+    A pydantic ``body`` (the routes' response models) is written with the fields it was given.
+    """
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json", exclude_unset=True)
     out_headers = {
         "Content-Type": "application/json",
         "Access-Control-Allow-Origin": get_settings().cors_allow_origin,

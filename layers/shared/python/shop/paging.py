@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shop.errors import BadRequest
+
+T = TypeVar("T")
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -75,3 +77,10 @@ def after(fields: tuple[str, ...], key: list[Any]) -> dict[str, Any]:
         branch[name] = {"$gt": key[i]}
         branches.append(branch)
     return branches[0] if len(branches) == 1 else {"$or": branches}
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: the items and the cursor of the next page (``null`` on the last one)."""
+
+    items: list[T]
+    nextCursor: str | None

@@ -4,21 +4,34 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from shop.catalog.domain import normalise_category, normalise_sku
-from shop.paging import PageQuery
-from shop.text import OneLine, Paragraphs, PlainText
+from shop.fields import WHITESPACE, Stripped, WholeNumber, omittable
+from shop.paging import Page, PageQuery
+from shop.text import LINE, LINE_NOT_BLANK, PARAGRAPHS, OneLine, Paragraphs
 
 MAX_PRICE_CENTS = 100_000_000_00
 MAX_STOCK = 1_000_000_000
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), OneLine]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), Paragraphs]
-Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
-Sku = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60), OneLine]
-Price = Annotated[int, Field(ge=0, le=MAX_PRICE_CENTS)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=LINE_NOT_BLANK), OneLine, Stripped]
+Description = Annotated[str, StringConstraints(max_length=5000, pattern=PARAGRAPHS), Paragraphs, Stripped]
+# Surrounding whitespace is allowed (and removed) in codes, so the patterns say so.
+Currency = Annotated[str, StringConstraints(pattern=rf"^[{WHITESPACE}]*[A-Za-z]{{3}}[{WHITESPACE}]*$"), Stripped,
+                     AfterValidator(str.upper)]
+Sku = Annotated[str, StringConstraints(pattern=rf"^[{WHITESPACE}]*[A-Za-z0-9][A-Za-z0-9._-]{{0,63}}[{WHITESPACE}]*$")]
+Category = Annotated[str, StringConstraints(min_length=1, max_length=60, pattern=LINE_NOT_BLANK), OneLine, Stripped]
+Price = Annotated[int, Field(ge=0, le=MAX_PRICE_CENTS), WholeNumber]
+Stock = Annotated[int, Field(ge=0, le=MAX_STOCK), WholeNumber]
 
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
@@ -42,7 +55,7 @@ class ProductCreate(BaseModel):
     priceCents: Price
     currency: Currency = "USD"
     sku: Sku
-    stock: int = Field(0, ge=0, le=MAX_STOCK)
+    stock: Stock = 0
     category: Category
     active: bool = True
 
@@ -60,15 +73,17 @@ class ProductCreate(BaseModel):
 class ProductUpdate(BaseModel):
     """PATCH /api/products/{id}: any non-empty subset of the product's fields except ``stock``."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # ``omittable()``: absent means unchanged, and null is refused (below), so the document
+    # shows no null.
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"minProperties": 1})
 
-    name: Name | None = None
-    description: Description | None = None
-    priceCents: Price | None = None
-    currency: Currency | None = None
-    sku: Sku | None = None
-    category: Category | None = None
-    active: bool | None = None
+    name: Name | None = omittable()
+    description: Description | None = omittable()
+    priceCents: Price | None = omittable()
+    currency: Currency | None = omittable()
+    sku: Sku | None = omittable()
+    category: Category | None = omittable()
+    active: bool | None = omittable()
 
     @field_validator("sku")
     @classmethod
@@ -96,8 +111,8 @@ class ProductUpdate(BaseModel):
 class ProductListQuery(PageQuery):
     """GET /api/products."""
 
-    search: PlainText | None = Field(None, max_length=100)
-    category: PlainText | None = Field(None, max_length=60)
+    search: Annotated[str, OneLine] | None = Field(None, max_length=100, pattern=LINE)
+    category: Annotated[str, OneLine] | None = Field(None, max_length=60, pattern=LINE)
     minPriceCents: int | None = Field(None, ge=0, le=MAX_PRICE_CENTS)
     maxPriceCents: int | None = Field(None, ge=0, le=MAX_PRICE_CENTS)
 
@@ -105,5 +120,27 @@ class ProductListQuery(PageQuery):
     def _range(self) -> ProductListQuery:
         low, high = self.minPriceCents, self.maxPriceCents
         if low is not None and high is not None and low > high:
-            raise ValueError("minPriceCents must not be above maxPriceCents")
+            # A rule JSON Schema cannot state (it compares two parameters), so it has its own type.
+            raise PydanticCustomError("price_range", "minPriceCents must not be above maxPriceCents")
         return self
+
+
+class Product(BaseModel):
+    """A product as the API shows it, with its current ``stock`` and ``available`` units."""
+
+    id: str
+    name: str
+    description: str
+    priceCents: int
+    currency: str
+    sku: str
+    category: str
+    active: bool
+    createdAt: str
+    updatedAt: str
+    stock: int
+    available: int
+
+
+class ProductPage(Page[Product]):
+    """GET /api/products."""

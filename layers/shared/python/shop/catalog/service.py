@@ -127,9 +127,9 @@ def _sync_inventory_sku(product_id: str, sku: str) -> None:
     mutate(inventory.inventory(), product_id, step)
 
 
-def get_product(product_id: str) -> dict[str, Any]:
-    """One active product (inactive ones are hidden from the public catalog)."""
-    doc = store.products().find_one({"_id": product_id, "active": True})
+def get_product(product_id: str, *, include_inactive: bool = False) -> dict[str, Any]:
+    """One active product; inactive ones are hidden from the public catalog (admins may ask for them)."""
+    doc = store.products().find_one({"_id": product_id} if include_inactive else {"_id": product_id, "active": True})
     if doc is None:
         raise NotFound("product not found")
     return _with_stock(doc)

@@ -6,9 +6,13 @@ import re
 from typing import Any
 
 from shop.auth.caller import ROLE_CUSTOMER
+from shop.fields import WHITESPACE
+from shop.text import UNSAFE_IN_LINE
 
-# Deliberately loose (one "@", a dot in the domain, no spaces): the mailbox is the proof.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Deliberately loose (one "@", a dot in the domain, no spaces, nothing unsafe to show): the mailbox is the proof.
+_PART = f"[^@{WHITESPACE}{UNSAFE_IN_LINE}]+"
+EMAIL_PATTERN = rf"{_PART}@{_PART}\.{_PART}"
+_EMAIL = re.compile(f"^{EMAIL_PATTERN}$")
 
 
 def normalise_email(email: str) -> str:

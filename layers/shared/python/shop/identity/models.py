@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Annotated, Literal
 
-from shop.identity.domain import is_valid_email, normalise_email
-from shop.text import PlainText
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from shop.fields import WHITESPACE, Stripped
+from shop.identity.domain import EMAIL_PATTERN, is_valid_email, normalise_email
+from shop.text import LINE_NOT_BLANK, OneLine
 
 
 class _Body(BaseModel):
@@ -22,19 +25,12 @@ def _email(value: str) -> str:
 class RegisterBody(_Body):
     """POST /api/auth/register."""
 
-    email: PlainText = Field(max_length=254)
+    # The pattern is what ``_email`` checks, around the whitespace it strips.
+    email: str = Field(max_length=254, pattern=rf"^[{WHITESPACE}]*{EMAIL_PATTERN}[{WHITESPACE}]*$")
     password: str = Field(min_length=8, max_length=256)
-    name: PlainText = Field(min_length=1, max_length=100)
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=LINE_NOT_BLANK), OneLine, Stripped]
 
     _check_email = field_validator("email")(_email)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        name = value.strip()
-        if not name:
-            raise ValueError("name must not be blank")
-        return name
 
 
 class LoginBody(_Body):
@@ -47,3 +43,20 @@ class LoginBody(_Body):
     @classmethod
     def _normalise(cls, value: str) -> str:
         return normalise_email(value)
+
+
+class User(BaseModel):
+    """A user as the API shows it (never the password hash)."""
+
+    id: str
+    email: str
+    name: str
+    role: Literal["customer", "admin"]
+    createdAt: str
+
+
+class Session(BaseModel):
+    """POST /api/auth/register and /api/auth/login: the user and a bearer token for them."""
+
+    user: User
+    token: str

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shop.paging import PageQuery
-from shop.text import PlainText
+from shop.fields import WholeNumber, omittable
+from shop.paging import Page, PageQuery
+from shop.text import LINE, OneLine
 
 # Ids become keys of the ``holds``/``committed`` maps, so no dots or dollars.
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
@@ -25,15 +26,20 @@ class InventoryPath(BaseModel):
 class AdjustBody(BaseModel):
     """PATCH /api/inventory/{productId}: exactly one of ``delta`` (restock/write-off) or ``stock``."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # The document says what the validator below enforces: one of the two, non-null, delta not 0.
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
+        "oneOf": [{"required": ["delta"]}, {"required": ["stock"]}],
+    })
 
-    delta: int | None = Field(None, ge=-MAX_STOCK, le=MAX_STOCK)
-    stock: int | None = Field(None, ge=0, le=MAX_STOCK)
-    note: PlainText | None = Field(None, max_length=200)
+    delta: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK, json_schema_extra={"not": {"const": 0}}),
+                     WholeNumber] | None = omittable()
+    stock: Annotated[int, Field(ge=0, le=MAX_STOCK), WholeNumber] | None = omittable()
+    note: Annotated[str, OneLine] | None = Field(None, max_length=200, pattern=LINE)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> AdjustBody:
-        if (self.delta is None) == (self.stock is None):
+        given = self.model_fields_set & {"delta", "stock"}
+        if len(given) != 1 or (self.delta is None) == (self.stock is None):
             raise ValueError("give exactly one of delta or stock")
         if self.delta == 0:
             raise ValueError("delta must not be 0")
@@ -67,3 +73,19 @@ class OrderEventData(BaseModel):
 
     orderId: str = Field(pattern=ID_PATTERN)
     items: list[OrderLine] = Field(default_factory=list, max_length=500)
+
+
+class InventoryRecord(BaseModel):
+    """One product's stock figures: ``available`` = ``stock`` - ``reserved``; ``sold`` left the shelf."""
+
+    productId: str
+    sku: str
+    stock: int
+    reserved: int
+    available: int
+    sold: int
+    updatedAt: str
+
+
+class InventoryPage(Page[InventoryRecord]):
+    """GET /api/inventory."""

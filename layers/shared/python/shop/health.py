@@ -1,0 +1,26 @@
+"""Liveness of the API: it answers and its database is reachable."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from shop import clients
+from shop.errors import Unavailable
+
+
+class Health(BaseModel):
+    """GET /api/health."""
+
+    status: Literal["ok"]
+    requestId: str
+
+
+def check(request_id: str) -> Health:
+    """``ok`` when the database answers a ping, else :class:`Unavailable` (503)."""
+    try:
+        clients.db().command("ping")
+    except Exception as exc:
+        raise Unavailable(f"database unreachable: {type(exc).__name__}") from exc
+    return Health(status="ok", requestId=request_id)
