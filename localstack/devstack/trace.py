@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from devstack.logfiles import ESM, GATEWAY, RELAY, Entry
+from devstack.logfiles import ESM, GATEWAY, RELAY, Entry, parse_time
 
 PUBLISHED = "event published"
 INVOKED = "batch invoked"
@@ -84,11 +84,12 @@ def _where(data: Mapping[str, Any]) -> str:
 
 
 def _mentions(entry: Entry, target: str) -> bool:
+    """Whether a line is about ``target``: its event, its key, or a request that changed it (reads don't)."""
     d = entry.data
     if target in (d.get("key"), d.get("orderId"), d.get("eventId")):
         return True
-    if entry.source == GATEWAY and target in str(d.get("path", "")).split("/"):
-        return True
+    if entry.source == GATEWAY:
+        return d.get("method") not in ("GET", "HEAD", "OPTIONS") and target in str(d.get("path", "")).split("/")
     return any(target in (r.get("key"), r.get("eventId")) for r in _records(entry))
 
 
@@ -139,8 +140,13 @@ def hop_of(entry: Entry, ids: set[str], target: str) -> Hop | None:
                                             "correlationId": entry.correlation_id})
     if message == PUBLISHED:
         fn = d.get("function_name") or entry.source
-        text = f"{fn} published {d.get('eventType')} → {_where(d)}"
-        return Hop(entry.at, "published", text, {"function": fn, "eventType": d.get("eventType"),
+        # The producer's record time, not the log line's (written after the broker's acknowledgement).
+        sent = d.get("sentAt")
+        at = float(sent) / 1000 if isinstance(sent, int | float) and sent > 0 else entry.at
+        written = parse_time(str(d.get("occurredAt", ""))) if d.get("occurredAt") else None
+        stored = f" ({(at - written) * 1000:.0f} ms after it was stored)" if written is not None else ""
+        text = f"{fn} published {d.get('eventType')} → {_where(d)}{stored}"
+        return Hop(at, "published", text, {"function": fn, "eventType": d.get("eventType"),
                                                  "eventId": d.get("eventId"), "topic": d.get("topic"),
                                                  "partition": d.get("partition"), "offset": d.get("offset")})
     if entry.source == ESM and message in (INVOKED, GAVE_UP):
@@ -197,5 +203,5 @@ def build(entries: Iterable[Entry], target: str, subscribers: Mapping[str, list[
     """The trace of ``target`` from log ``entries``; ``subscribers`` maps a topic to its mapped functions."""
     ids, chosen = related(entries, target)
     idset = set(ids)
-    hops = [h for e in sorted(chosen, key=lambda e: e.at) if (h := hop_of(e, idset, target)) is not None]
+    hops = sorted((h for e in chosen if (h := hop_of(e, idset, target)) is not None), key=lambda h: h.at)
     return Trace(target=target, correlation_ids=ids, hops=hops, stopped=stopped(hops, subscribers))
