@@ -108,6 +108,15 @@ class Entry:
         value = self.data.get("correlation_id") or self.data.get("correlationId")
         return str(value) if value else None
 
+    @property
+    def correlation_ids(self) -> set[str]:
+        """The line's own correlation id and those of the records it describes (a poller's batch)."""
+        out = {self.correlation_id} if self.correlation_id else set()
+        records = self.data.get("records")
+        if isinstance(records, list):
+            out.update(str(r["correlationId"]) for r in records if isinstance(r, dict) and r.get("correlationId"))
+        return out
+
 
 def sources(log_dir: Path) -> dict[str, Path]:
     """Every log file by source name: the runtime's own and one per function."""
@@ -200,7 +209,7 @@ class Query:
     def matches(self, entry: Entry) -> bool:
         if self.since is not None and entry.at < self.since:
             return False
-        if self.correlation_id is not None and entry.correlation_id != self.correlation_id:
+        if self.correlation_id is not None and self.correlation_id not in entry.correlation_ids:
             return False
         return not (self.text and self.text.lower() not in entry.line.lower())
 

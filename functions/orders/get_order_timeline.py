@@ -1,0 +1,14 @@
+"""GET /api/orders/{id}/timeline: the order's business events in time order, for its owner or an admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shop.http import Request, api_handler
+from shop.orders import service
+
+
+@api_handler
+def handler(request: Request) -> tuple[int, Any]:
+    caller = request.require_caller()
+    return 200, service.get_timeline(caller, request.path_param("id"))
