@@ -106,8 +106,14 @@ def queue_url(sqs: Any, name: str) -> str:
 
 
 def list_failures(sqs: Any, queue: str) -> list[Failure]:
-    """Every message in ``queue``, left in place (made visible again right after listing)."""
-    url = queue_url(sqs, queue)
+    """Every message in ``queue``, left in place (made visible again right after listing).
+
+    A queue that does not exist (yet) holds nothing.
+    """
+    try:
+        url = queue_url(sqs, queue)
+    except sqs.exceptions.QueueDoesNotExist:
+        return []
     seen: dict[str, Failure] = {}
     while True:
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=LIST_VISIBILITY,
