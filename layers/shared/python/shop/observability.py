@@ -11,22 +11,22 @@ as soon as they know the request's or the event's correlation id.
 
 from __future__ import annotations
 
+import functools
 import logging
-import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger
 
-F = TypeVar("F", bound=Callable[..., Any])
+from shop.config import get_settings
 
-SERVICE_ENV = "POWERTOOLS_SERVICE_NAME"
-LEVEL_ENV = "LOG_LEVEL"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _build() -> Logger:
-    service = os.environ.get(SERVICE_ENV) or "shop"
-    level = (os.environ.get(LEVEL_ENV) or "INFO").upper()
+    settings = get_settings()
+    service = settings.powertools_service_name
+    level = settings.log_level.upper()
     built = Logger(service=service, level=level, utc=True, use_rfc3339=True)
     shop_logger = logging.getLogger("shop")
     if built.name != "shop":  # the shop.* module loggers propagate to "shop", not to the service's logger
@@ -41,8 +41,19 @@ logger = _build()
 
 
 def observe(handler: F) -> F:
-    """Add the Lambda context (function name, request id, cold start) to every line the handler logs."""
-    return logger.inject_lambda_context(clear_state=True)(handler)
+    """Add the Lambda context (function name, request id, cold start) to every line the handler logs.
+
+    A handler called without a context (a test, a script) runs as it is.
+    """
+    injected = logger.inject_lambda_context(clear_state=True)(handler)
+
+    @functools.wraps(handler)
+    def run(event: Any, context: Any) -> Any:
+        if context is None:
+            return handler(event, context)
+        return injected(event, context)
+
+    return cast(F, run)
 
 
 def bind_correlation_id(correlation_id: str | None) -> None:
