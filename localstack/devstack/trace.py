@@ -157,7 +157,8 @@ def hop_of(entry: Entry, ids: set[str], target: str) -> Hop | None:
         what = ", ".join(f"{r.get('eventType') or '?'} {_where(r)}" for r in mine)
         fn = d.get("function")
         common = {"function": fn, "batchSize": d.get("batchSize"), "attempt": d.get("attempt"),
-                  "records": [_where(r) for r in mine]}
+                  "records": [_where(r) for r in mine],
+                  "events": {_where(r): [r.get("topic"), r.get("eventType")] for r in mine}}
         if message == GAVE_UP:
             return Hop(entry.at, "dlq", f"{fn} gave up on {what} after {d.get('attempt')} attempt(s): "
                                         f"{d.get('error')} → {d.get('destination')}", {**common, "outcome": "dlq"})
@@ -173,29 +174,38 @@ def hop_of(entry: Entry, ids: set[str], target: str) -> Hop | None:
         text = f"relay delivered {d.get('eventType')} {_where(d)} to {d.get('deliveries')} client(s)"
         return Hop(entry.at, "relay", text, {"eventType": d.get("eventType"), "deliveries": d.get("deliveries")})
     if entry.level in ("WARNING", "ERROR", "CRITICAL") and entry.source not in (GATEWAY, ESM, RELAY):
-        return Hop(entry.at, entry.level.lower(), f"{entry.source}: {message}", {"function": entry.source})
+        first_line = message.splitlines()[0] if message else ""
+        return Hop(entry.at, entry.level.lower(), f"{entry.source}: {first_line}", {"function": entry.source})
     return None
 
 
-def stopped(hops: list[Hop], subscribers: Mapping[str, list[str]]) -> list[str]:
-    """Each published event that a subscribed function has not consumed successfully, and why."""
-    out = []
+def _events(hops: list[Hop]) -> dict[str, tuple[str, str]]:
+    """Every event the story touched: ``where`` → (topic, type), published or consumed."""
+    out: dict[str, tuple[str, str]] = {}
     for hop in hops:
-        if hop.kind != "published":
-            continue
-        where = f"{hop.data.get('topic')}-{hop.data.get('partition')}@{hop.data.get('offset')}"
-        for fn in subscribers.get(str(hop.data.get("topic")), []):
+        if hop.kind == "published":
+            where = f"{hop.data.get('topic')}-{hop.data.get('partition')}@{hop.data.get('offset')}"
+            out[where] = (str(hop.data.get("topic")), str(hop.data.get("eventType")))
+        for where, (topic, event_type) in (hop.data.get("events") or {}).items():
+            out.setdefault(where, (str(topic), str(event_type)))
+    return out
+
+
+def stopped(hops: list[Hop], subscribers: Mapping[str, list[str]]) -> list[str]:
+    """Each event that a subscribed function has not consumed successfully, and why."""
+    out = []
+    for where, (topic, event_type) in _events(hops).items():
+        for fn in subscribers.get(topic, []):
             tries = [h for h in hops if h.kind in ("invoked", "dlq") and h.data.get("function") == fn
                      and where in h.data.get("records", [])]
             if any(h.kind == "invoked" and h.data.get("outcome") == "ok" for h in tries):
                 continue
             if any(h.kind == "dlq" for h in tries):
-                out.append(f"{hop.data.get('eventType')} {where} went to {fn}'s on-failure destination "
-                           "(`devstack dlq` lists it)")
+                out.append(f"{event_type} {where} went to {fn}'s on-failure destination (`devstack dlq` lists it)")
             elif tries:
-                out.append(f"{hop.data.get('eventType')} {where} is still failing in {fn}: {tries[-1].text}")
+                out.append(f"{event_type} {where} is still failing in {fn}: {tries[-1].text}")
             else:
-                out.append(f"{hop.data.get('eventType')} {where} has not reached {fn} yet (see `devstack status`)")
+                out.append(f"{event_type} {where} has not reached {fn} yet (see `devstack status`)")
     return out
 
 

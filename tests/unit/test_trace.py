@@ -88,3 +88,15 @@ def test_render_shows_gaps_between_hops() -> None:
     text = trace.build(_story(), ORDER, SUBSCRIBERS).render()
     assert "+30 ms" in text and "every event reached every subscribed function" in text
     assert trace.build([], "nothing", {}).render() == "nothing in the logs mentions nothing"
+
+
+def test_an_event_published_outside_the_outbox_is_still_checked() -> None:
+    """A record only seen by the pollers (no `event published` line) still reports where it stopped."""
+    gave_up = _entry("esm", 1.0, "batch sent to the on-failure destination", function="ChargePaymentFunction",
+                     batchSize=1, attempt=6, error="KeyError: 'orderId'", destination="arn:aws:sqs:...:dlq",
+                     records=[_record("order.created", 9, "c-poison", key="bad")])
+    t = trace.build([gave_up], "c-poison", SUBSCRIBERS)
+    assert t.stopped == ["order.created order.created-1@9 went to ChargePaymentFunction's on-failure destination "
+                         "(`devstack dlq` lists it)",
+                         "order.created order.created-1@9 has not reached ReserveStockFunction yet "
+                         "(see `devstack status`)"]
