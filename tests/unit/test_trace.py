@@ -96,7 +96,7 @@ def test_an_event_published_outside_the_outbox_is_still_checked() -> None:
                      batchSize=1, attempt=6, error="KeyError: 'orderId'", destination="arn:aws:sqs:...:dlq",
                      records=[_record("order.created", 9, "c-poison", key="bad")])
     t = trace.build([gave_up], "c-poison", SUBSCRIBERS)
-    assert sorted(t.stopped) == ["order.created order.created-1@9 went to ChargePaymentFunction's on-failure destination "
-                         "(`devstack dlq` lists it)",
-                                 "order.created order.created-1@9 has not reached ReserveStockFunction yet "
-                                 "(see `devstack status`)"]
+    assert sorted(t.stopped) == [
+        "order.created order.created-1@9 has not reached ReserveStockFunction yet (see `devstack status`)",
+        "order.created order.created-1@9 went to ChargePaymentFunction's on-failure destination "
+        "(`devstack dlq` lists it)"]
