@@ -216,11 +216,19 @@ class Query:
 
 def follow(paths: dict[str, Path], *, from_start: bool, interval: float = 0.25,
            stop: threading.Event | None = None) -> Iterator[Entry]:
-    """Yield lines as they are appended to ``paths`` (like ``tail -F``, across every file)."""
+    """Yield lines as they are appended to ``paths`` (like ``tail -F``, across every file).
+
+    Without ``from_start``, what the files hold when it is called is skipped.
+    """
     offsets: dict[str, int] = {}
-    last: dict[str, float] = {}
     for name, path in paths.items():
         offsets[name] = 0 if from_start or not path.exists() else path.stat().st_size
+    return _tail(paths, offsets, interval, stop)
+
+
+def _tail(paths: dict[str, Path], offsets: dict[str, int], interval: float,
+          stop: threading.Event | None) -> Iterator[Entry]:
+    last: dict[str, float] = {}
     while stop is None or not stop.is_set():
         batch: list[Entry] = []
         for name, path in paths.items():

@@ -92,8 +92,10 @@ def test_follow_yields_appended_lines(tmp_path: Path) -> None:
     stop = threading.Event()
     got: list[Entry] = []
 
+    lines = logfiles.follow({"gateway": path}, from_start=False, interval=0.02, stop=stop)
+
     def reader() -> None:
-        for entry in logfiles.follow({"gateway": path}, from_start=False, interval=0.02, stop=stop):
+        for entry in lines:
             got.append(entry)
             stop.set()
 

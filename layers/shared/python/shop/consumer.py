@@ -18,7 +18,6 @@ from aws_lambda_powertools.utilities.data_classes import KafkaEvent
 from pydantic import ValidationError
 
 from shop.envelope import Envelope
-
 from shop.observability import bind_correlation_id, event_fields, observe
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,7 @@ def event_consumer(fn: Callable[[Envelope], Any]) -> Callable[[dict[str, Any], A
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         handled = 0
         for envelope in envelopes(event):
-            bind_correlation_id(envelope.get("correlationId"))
+            bind_correlation_id(envelope.correlationId)
             try:
                 fn(envelope)
             except Exception:

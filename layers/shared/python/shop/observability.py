@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 from aws_lambda_powertools import Logger
 
 from shop.config import get_settings
+from shop.envelope import Envelope
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,13 +62,7 @@ def bind_correlation_id(correlation_id: str | None) -> None:
     logger.set_correlation_id(correlation_id or None)
 
 
-def event_fields(envelope: dict[str, Any]) -> dict[str, Any]:
-    """What a log line says about one consumed or published event (never its data)."""
-    return {
-        "eventId": envelope.get("id"),
-        "eventType": envelope.get("type"),
-        "key": envelope.get("key"),
-        "topic": envelope.get("topic"),
-        "partition": envelope.get("partition"),
-        "offset": envelope.get("offset"),
-    }
+def event_fields(envelope: Envelope) -> dict[str, Any]:
+    """What a log line says about one consumed event (never its data)."""
+    return {"eventId": envelope.id, "eventType": envelope.type, "key": envelope.key, "topic": envelope.topic,
+            "partition": envelope.partition, "offset": envelope.offset}
