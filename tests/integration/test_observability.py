@@ -45,14 +45,6 @@ def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-def new_product(stack: Stack) -> str:
-    r = stack.http("POST", "/api/products", token=stack.admin_token(), json_body={
-        "name": "Traced widget", "description": "observability tests", "priceCents": 1500, "currency": "USD",
-        "sku": f"OBS-{uuid.uuid4().hex[:12]}", "stock": 10, "category": "test-observability"})
-    assert r.status == 201, r
-    return str(r.json["id"])
-
-
 def order_doc(stack: Stack, order_id: str) -> dict[str, Any]:
     doc = stack.db()["orders"].find_one({"_id": order_id})
     assert doc is not None
@@ -63,7 +55,7 @@ def order_doc(stack: Stack, order_id: str) -> dict[str, Any]:
 def story(stack: Stack) -> dict[str, str]:
     """One order placed with a known correlation id, paid, then cancelled by its owner and refunded."""
     token = stack.customer_token("obs")
-    product = new_product(stack)
+    product = str(stack.new_product(stock=10)["id"])
     correlation_id = f"obs-{uuid.uuid4().hex[:12]}"
     r = stack.http("POST", "/api/orders", token=token, json_body={
         "items": [{"productId": product, "quantity": 1}], "shippingAddress": ADDRESS},
