@@ -34,6 +34,10 @@ API_ID = "localapi01"
 MAX_PAYLOAD = 10 * 1024 * 1024
 #: API Gateway's REST integration timeout.
 INTEGRATION_TIMEOUT = 29.0
+#: What a request learns on its way through, for the access log.
+REQUEST_ID = web.RequestKey("request_id", str)
+FUNCTION = web.RequestKey("function", str)
+LAMBDA_REQUEST_ID = web.RequestKey("lambda_request_id", str)
 
 
 @dataclass(frozen=True)
@@ -326,17 +330,17 @@ class ApiGateway:
         response = await self._dispatch(request, method, path)
         seconds = time.perf_counter() - started
         log.info("%s %s → %s (%.1f ms)", method, request.path_qs, response.status, seconds * 1000)
-        function = request.get("function")
+        function = request.get(FUNCTION)
         if self.metrics is not None:
             self.metrics.observe_request(function or "-", response.status, seconds)
         if self.access_log is not None:
-            request_id = request.get("request_id") or response.headers.get("x-amzn-RequestId")
+            request_id = request.get(REQUEST_ID) or response.headers.get("x-amzn-RequestId")
             # The same rule as shop.http.Request.correlation_id: the caller's header, else the request id.
             correlation_id = (request.headers.get("X-Correlation-Id") or "")[:128] or request_id
             self.access_log.write("request", timestamp=now_iso(started_at), requestId=request_id,
                                   correlation_id=correlation_id, method=method, path=path, status=response.status,
                                   durationMs=round(seconds * 1000, 1), function=function,
-                                  lambdaRequestId=request.get("lambda_request_id"))
+                                  lambdaRequestId=request.get(LAMBDA_REQUEST_ID))
         return response
 
     def error(self, kind: str, status: int, message: str | None, request_id: str,
@@ -357,12 +361,12 @@ class ApiGateway:
             if preflight is not None:
                 return preflight
         request_id = str(uuid.uuid4())
-        request["request_id"] = request_id
+        request[REQUEST_ID] = request_id
         match = self.matcher.match(method, path)
         if match is None:
             return self.error("MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token", request_id)
         route = match.route
-        request["function"] = route.function
+        request[FUNCTION] = route.function
         if request.content_length and request.content_length > MAX_PAYLOAD:
             return self.error("REQUEST_TOO_LARGE", 413, "Request Too Long", request_id)
         body = await request.read()
@@ -397,7 +401,7 @@ class ApiGateway:
         )
         spec = self.runtime.pools[route.function].spec
         lambda_request_id = str(uuid.uuid4())
-        request["lambda_request_id"] = lambda_request_id
+        request[LAMBDA_REQUEST_ID] = lambda_request_id
         try:
             inv = await self.runtime.invoke(route.function, event, timeout=min(spec.timeout, INTEGRATION_TIMEOUT),
                                             request_id=lambda_request_id)
