@@ -6,9 +6,12 @@ from typing import Any
 
 from shop.http import Request, api_handler
 from shop.orders import service
+from shop.orders.models import Timeline
+from shop.paging import NoQuery
 
 
 @api_handler
 def handler(request: Request) -> tuple[int, Any]:
     caller = request.require_caller()
-    return 200, service.get_timeline(caller, request.path_param("id"))
+    request.parse_query(NoQuery)
+    return 200, Timeline.model_validate(service.get_timeline(caller, request.path_param("id"))).model_dump()

@@ -145,6 +145,7 @@ def test_the_timeline_endpoint_serves_owner_and_admin_only(stack: Stack, story: 
     admin = stack.http("GET", f"/api/orders/{story['order']}/timeline", token=stack.admin_token())
     assert admin.status == 200 and admin.json == r.json
     assert "history" not in stack.http("GET", f"/api/orders/{story['order']}", token=story["token"]).json
+    assert stack.http("GET", f"/api/orders/{story['order']}/timeline?x=1", token=story["token"]).status == 400
 
 
 def test_status_shows_every_mapping_and_the_relay(stack: Stack, story: dict[str, str]) -> None:

@@ -1,10 +1,10 @@
-"""Request bodies and queries of the order routes (unknown fields are rejected)."""
+"""Request bodies and queries of the order routes (unknown fields are rejected), and the timeline."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, field_validator
 
 from shop.orders.domain import STATUSES
 
@@ -80,3 +80,15 @@ IdempotencyKey = Annotated[str, StringConstraints(strip_whitespace=True, min_len
 
 class IdempotencyHeader(_Strict):
     key: IdempotencyKey
+
+
+class TimelineEntry(BaseModel):
+    """One business event of an order: what happened, when, and its facts (nothing internal)."""
+
+    type: str
+    at: str
+    data: dict[str, Any]
+
+
+class Timeline(RootModel[list[TimelineEntry]]):
+    """GET /api/orders/{id}/timeline: the order's business events in time order."""
