@@ -6,6 +6,8 @@ import asyncio
 import logging
 import resource
 
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
 from realtime_relay.server import run
 from realtime_relay.settings import RelaySettings
 
@@ -16,7 +18,11 @@ def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:  # one descriptor per client: allow as many as the system lets us
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # One JSON object per line, as the functions write them (Powertools' formatter), so `devstack logs`
+    # and CloudWatch read the relay the same way.
+    handler = logging.StreamHandler()
+    handler.setFormatter(LambdaPowertoolsFormatter(service="realtime-relay", utc=True, use_rfc3339=True))
+    logging.basicConfig(level=settings.log_level, handlers=[handler])
     logging.getLogger("kafka").setLevel(logging.WARNING)  # metadata refreshes are routine
     logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)  # "task ran for 0.1s" on a busy host
     logging.getLogger("botocore").setLevel(logging.WARNING)

@@ -2,9 +2,10 @@
 
 The hub is generic over the connection type; the I/O layer injects ``send(batch)``, called once
 per batch of Kafka records with every ``(connections, frame)`` pair in order, so it can write all
-of a connection's frames at once. Everything runs on the event loop thread, so subscribing
-(replay + registration) is atomic with respect to live records: a client never misses or doubles
-an event between the two.
+of a connection's frames at once; an optional ``on_event(topic, partition, offset, envelope,
+deliveries)`` hears of every new event that has a channel (the relay logs it). Everything runs on
+the event loop thread, so subscribing (replay + registration) is atomic with respect to live
+records: a client never misses or doubles an event between the two.
 """
 
 from __future__ import annotations
@@ -96,8 +97,10 @@ class Hub(Generic[C]):
         retention_per_partition: int = 2000,
         dedupe_ids: int = 100_000,
         low_stock_threshold: int = 10,
+        on_event: Callable[[str, int, int, dict[str, Any], int], None] | None = None,
     ) -> None:
         self._send = send
+        self._on_event = on_event
         self.low_stock_threshold = low_stock_threshold
         self.retention = Retention(retention_per_partition)
         self.positions = PositionVector()
@@ -162,11 +165,15 @@ class Hub(Generic[C]):
                 found = [(d.channel, d.user_id, frame(d.event, d.id, d.data, cursor)) for d in items]
         messages = tuple(found)
         self.retention.append(topic, partition, offset, messages)
+        delivered = 0
         for channel, user_id, payload in messages:
             targets = self._targets(channel, user_id)
             if targets:
                 out.append((targets, payload))
-                self.stats.deliveries += len(targets)
+                delivered += len(targets)
+        self.stats.deliveries += delivered
+        if self._on_event is not None and envelope is not None and found:
+            self._on_event(topic, partition, offset, envelope, delivered)
 
     def cursor(self) -> str:
         """The relay's current position."""

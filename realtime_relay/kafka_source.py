@@ -95,6 +95,8 @@ class KafkaSource:
         self._epochs: dict[str, str] = {}
         self._next: dict[Partition, int] = {}
         self._parked: dict[Partition, int] = {}  # positions of partitions the broker stopped listing
+        self._high: dict[Partition, int] = {}  # high watermarks seen last (for lag())
+        self._high_at = 0.0
         self._caught_up = False
         self._connected: bool | None = None  # None: not known yet
         self._queue: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
@@ -192,11 +194,30 @@ class KafkaSource:
                 if consumer is not None:
                     consumer.close()
 
+    def lag(self) -> dict[Partition, int]:
+        """Per partition: the high watermark last seen minus the next offset to read (any thread)."""
+        nexts, highs = dict(self._next), dict(self._high)
+        return {tp: max(0, highs[tp] - offset) for tp, offset in nexts.items() if tp in highs}
+
+    def _note_high_watermarks(self, consumer: Consumer) -> None:
+        """Remember the cached high watermarks, at most once a second (read by :meth:`lag`)."""
+        now = time.monotonic()
+        if now - self._high_at < 1.0:
+            return
+        self._high_at = now
+        highs = {}
+        for topic, partition in list(self._next):
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            if high != _UNKNOWN:
+                highs[(topic, partition)] = high
+        self._high = highs
+
     def _consume(self, consumer: Consumer, admin: AdminClient) -> None:
         last_refresh = 0.0
         if self._next:  # a new consumer after a failure: resume where the last one stopped
             self._assign_all(consumer)
         while not self._stop.is_set():
+            self._note_high_watermarks(consumer)
             now = time.monotonic()
             if now - last_refresh >= self.metadata_refresh:
                 last_refresh = now

@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
+from realtime_relay import prometheus
 from realtime_relay.cursor import epoch_of
 from realtime_relay.hub import Hub, Record, per_connection
 from realtime_relay.kafka_source import KafkaSource
@@ -67,7 +68,10 @@ class Relay:
             retention_per_partition=settings.retention_per_partition,
             dedupe_ids=settings.dedupe_ids,
             low_stock_threshold=get_settings().low_stock_threshold,
+            on_event=self._delivered,
         )
+        self.source: KafkaSource | None = None
+        self.prometheus = prometheus.registry(self.metrics, self.lag)
         self.sessions: dict[ServerConnection, Session] = {}
         self.secret_loaded = False
         self.kafka_connected = False
@@ -101,6 +105,18 @@ class Relay:
         self.kafka_connected = connected
         self.caught_up = self.caught_up or caught_up
         self._on_ready()
+
+    def _delivered(self, topic: str, partition: int, offset: int, envelope: dict[str, Any], deliveries: int) -> None:
+        """Log each live event with how many clients got it (not the history read at start-up)."""
+        if not self.caught_up:
+            return
+        log.info("event delivered", extra={
+            "eventId": envelope.get("id"), "eventType": envelope.get("type"), "topic": topic, "partition": partition,
+            "offset": offset, "deliveries": deliveries, "correlation_id": envelope.get("correlationId")})
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Per partition, how far the relay's reader is behind the broker."""
+        return self.source.lag() if self.source is not None else {}
 
     def _on_ready(self) -> None:
         """The first time the relay is ready, freeze its start-up heap (see :mod:`monitor`)."""
@@ -230,6 +246,10 @@ class Relay:
             status = HTTPStatus.OK if self.ready else HTTPStatus.SERVICE_UNAVAILABLE
             return self._json(connection, status, self.readiness())
         if path == "/metrics":
+            response = connection.respond(HTTPStatus.OK, prometheus.exposition(self.prometheus).decode())
+            response.headers["Content-Type"] = prometheus.CONTENT_TYPE
+            return response
+        if path == "/stats":
             return self._json(connection, HTTPStatus.OK, self.metrics())
         if path != WS_PATH:
             return self._json(connection, HTTPStatus.NOT_FOUND, {"error": {"code": "not_found", "message": path}})
@@ -249,7 +269,7 @@ class Relay:
                 "caughtUp": self.caught_up, "instance": self.settings.instance_id}
 
     def metrics(self) -> dict[str, Any]:
-        """Counters for operators and the benchmark."""
+        """Counters for operators and the benchmark (``/stats``; ``/metrics`` has them for Prometheus)."""
         s = self.hub.stats
         return {
             "instance": self.settings.instance_id,
@@ -381,6 +401,7 @@ async def run(settings: RelaySettings) -> None:
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         metadata_refresh_ms=settings.metadata_refresh_ms,
     )
+    relay.source = source
     source.start()
     origins: list[str | None] | None = [*settings.allowed_origins, None] if settings.allowed_origins else None
     quiet = logging.getLogger("websockets")  # never echo request paths (they may hold ?token=)

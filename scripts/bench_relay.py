@@ -275,7 +275,7 @@ class BareConsumer:
 
 
 def relay_metrics(port: int) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as resp:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=120) as resp:
         return dict(json.loads(resp.read()))
 
 

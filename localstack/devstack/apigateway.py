@@ -17,12 +17,16 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from devstack.lambda_runtime import FunctionTimeout, InvocationError, LambdaRuntime
+from devstack.logfiles import JsonLog, now_iso
 from devstack.template import ApiRoute, App, Authorizer, GatewayResponse
+
+if TYPE_CHECKING:
+    from devstack.metrics import RuntimeMetrics
 
 log = logging.getLogger("devstack.apigateway")
 
@@ -30,6 +34,10 @@ API_ID = "localapi01"
 MAX_PAYLOAD = 10 * 1024 * 1024
 #: API Gateway's REST integration timeout.
 INTEGRATION_TIMEOUT = 29.0
+#: What a request learns on its way through, for the access log.
+REQUEST_ID = web.RequestKey("request_id", str)
+FUNCTION = web.RequestKey("function", str)
+LAMBDA_REQUEST_ID = web.RequestKey("lambda_request_id", str)
 
 
 @dataclass(frozen=True)
@@ -287,11 +295,14 @@ def to_http_response(result: Any) -> web.Response | None:
 class ApiGateway:
     """The aiohttp application serving the template's API."""
 
-    def __init__(self, app: App, runtime: LambdaRuntime) -> None:
+    def __init__(self, app: App, runtime: LambdaRuntime, *, access_log: JsonLog | None = None,
+                 metrics: RuntimeMetrics | None = None) -> None:
         self.app = app
         self.runtime = runtime
         self.matcher = RouteMatcher(app.routes)
         self.gate = AuthorizerGate(runtime)
+        self.access_log = access_log
+        self.metrics = metrics
 
     def web_app(self) -> web.Application:
         web_app = web.Application(client_max_size=MAX_PAYLOAD)
@@ -313,12 +324,24 @@ class ApiGateway:
         return web.Response(status=200, headers=headers)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        started_at = time.time()
         started = time.perf_counter()
         path = request.path
         method = request.method.upper()
         response = await self._dispatch(request, method, path)
-        log.info("%s %s → %s (%.1f ms)", method, request.path_qs, response.status,
-                 (time.perf_counter() - started) * 1000)
+        seconds = time.perf_counter() - started
+        log.info("%s %s → %s (%.1f ms)", method, request.path_qs, response.status, seconds * 1000)
+        function = request.get(FUNCTION)
+        if self.metrics is not None:
+            self.metrics.observe_request(function or "-", response.status, seconds)
+        if self.access_log is not None:
+            request_id = request.get(REQUEST_ID) or response.headers.get("x-amzn-RequestId")
+            # The same rule as shop.http.Request.correlation_id: the caller's header, else the request id.
+            correlation_id = (request.headers.get("X-Correlation-Id") or "")[:128] or request_id
+            self.access_log.write("request", timestamp=now_iso(started_at), requestId=request_id,
+                                  correlation_id=correlation_id, method=method, path=path, status=response.status,
+                                  durationMs=round(seconds * 1000, 1), function=function,
+                                  lambdaRequestId=request.get(LAMBDA_REQUEST_ID))
         return response
 
     def error(self, kind: str, status: int, message: str | None, request_id: str,
@@ -339,10 +362,12 @@ class ApiGateway:
             if preflight is not None:
                 return preflight
         request_id = str(uuid.uuid4())
+        request[REQUEST_ID] = request_id
         match = self.matcher.match(method, path)
         if match is None:
             return self.error("MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token", request_id)
         route = match.route
+        request[FUNCTION] = route.function
         if request.content_length and request.content_length > MAX_PAYLOAD:
             return self.error("REQUEST_TOO_LARGE", 413, "Request Too Long", request_id)
         body = await request.read()
@@ -376,8 +401,11 @@ class ApiGateway:
             request_id=request_id,
         )
         spec = self.runtime.pools[route.function].spec
+        lambda_request_id = str(uuid.uuid4())
+        request[LAMBDA_REQUEST_ID] = lambda_request_id
         try:
-            inv = await self.runtime.invoke(route.function, event, timeout=min(spec.timeout, INTEGRATION_TIMEOUT))
+            inv = await self.runtime.invoke(route.function, event, timeout=min(spec.timeout, INTEGRATION_TIMEOUT),
+                                            request_id=lambda_request_id)
         except FunctionTimeout:
             log.error("%s timed out after %.0f s (request %s)", route.function, spec.timeout, request_id)
             return self.error("INTEGRATION_TIMEOUT", 504, "Endpoint request timed out", request_id)

@@ -1,7 +1,10 @@
 """``devstack``: run the shop locally without Docker.
 
   devstack up                 start everything (Ctrl-C stops it all)
-  devstack stop | status      stop / describe a running stack
+  devstack stop | status      stop / describe a running stack (mappings: state, lag, errors; the relay)
+  devstack logs [FN…] [--follow] [--since 10m] [--filter TEXT] [--correlation-id ID]
+  devstack trace ORDER_ID|CORRELATION_ID     one order's path through the system, hop by hop
+  devstack dlq [redrive [--id ID…]]          failed batches in the on-failure destinations; replay them
   devstack reset              wipe the data folder
   devstack invoke Fn -e ev.json              run one function once (like `sam local invoke`)
   devstack generate-event kafka --topic T --value '{...}'   print a Kafka event
@@ -60,14 +63,126 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from devstack import status
     from devstack.supervisor import running_pid
 
     s = _settings(args)
     if running_pid(s.state_file) is None:
         print("no stack is running")
         return 1
-    print(s.state_file.read_text())
+    state = json.loads(s.state_file.read_text())
+    runtime_page = status.fetch(state["metricsUrl"]) if state.get("metricsUrl") else None
+    relay_page = status.fetch(state["relayMetricsUrl"]) if state.get("relayMetricsUrl") else None
+    mappings = status.mapping_rows(runtime_page) if runtime_page is not None else None
+    relay = status.relay_row(relay_page) if relay_page is not None else None
+    if args.json:
+        print(json.dumps({"stack": state, "mappings": [m.as_json() for m in mappings or []],
+                          "relay": relay.as_json() if relay else None}, indent=2))
+    else:
+        print(status.render(state, mappings, relay))
     return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from devstack import logfiles
+
+    s = _settings(args)
+    try:
+        since = time.time() - logfiles.parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    query = logfiles.Query(since=since, text=args.filter, correlation_id=args.correlation_id)
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+    def show(entry: logfiles.Entry) -> None:
+        if color:
+            print(logfiles.render(entry, color=True), flush=True)
+        else:  # piped: the JSON line itself, with where it came from
+            print(json.dumps({"source": entry.source, **entry.data}, default=str), flush=True)
+
+    paths = logfiles.select_sources(s.log_dir, args.function)
+    if not paths:
+        print(f"no logs under {s.log_dir} yet", file=sys.stderr)
+        return 1 if not args.follow else 0
+    for entry in logfiles.read(s.log_dir, list(paths)):
+        if query.matches(entry):
+            show(entry)
+    if args.follow:
+        try:
+            for entry in logfiles.follow(paths, from_start=False):
+                if query.matches(entry):
+                    show(entry)
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
+def _subscribers(s: StackSettings) -> dict[str, list[str]]:
+    """Topic → the functions mapped to it, from the template."""
+    from devstack.template import load_app
+
+    app = load_app(ROOT / "template.yaml", parameters={}, region=s.region)
+    out: dict[str, list[str]] = {}
+    for m in app.kafka:
+        if m.enabled:
+            for topic in m.topics:
+                out.setdefault(topic, []).append(m.function)
+    return out
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from devstack import logfiles, trace
+
+    s = _settings(args)
+    result = trace.build(logfiles.read(s.log_dir), args.target, _subscribers(s))
+    print(json.dumps(result.as_json(), indent=2) if args.json else result.render())
+    return 0 if result.hops else 1
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    import boto3
+
+    from devstack import dlq
+    from devstack.supervisor import PASSTHROUGH
+    from devstack.template import load_app
+
+    s = _settings(args)
+    env = _stack_env(s)
+    params = dict(p.split("=", 1) for p in args.parameter or [])
+    params.setdefault("MongoDbUri", env.get("MONGODB_URI", s.mongodb))
+    params.setdefault("KafkaBootstrapServers", env.get("KAFKA_BOOTSTRAP_SERVERS", s.kafka))
+    if env.get("MSK_ARN"):
+        params.setdefault("MskClusterArn", env["MSK_ARN"])
+    app = load_app(Path(args.template).resolve(), parameters=params, region=s.region)
+    sqs = boto3.client("sqs", endpoint_url=env.get("AWS_ENDPOINT_URL", s.aws), region_name=s.region,
+                       aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", "test"),
+                       aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "test"))
+    failures = [f for queue in dlq.sqs_destinations(app) for f in dlq.list_failures(sqs, queue)]
+    if args.action == "list":
+        if args.json:
+            print(json.dumps([f.describe() for f in failures], indent=2))
+        elif not failures:
+            print(f"no failed batches in {', '.join(dlq.sqs_destinations(app)) or 'any on-failure destination'}")
+        for f in failures if not args.json else []:
+            d = f.describe()
+            print(f"{d['id']}  {d['failedAt']}  {d['function']}  {', '.join(d['records'])}\n"
+                  f"    {d['condition']} after {d['attempts']} attempt(s): {d['error']}")
+        return 0
+    chosen = [f for f in failures if not args.id or any(f.message_id.startswith(i) for i in args.id)]
+    if args.id and not chosen:
+        print(f"no message with id {', '.join(args.id)} in the on-failure destinations", file=sys.stderr)
+        return 1
+    base = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ}
+    base.update({k: v for k, v in env.items() if k != "MSK_ARN"})
+    results = asyncio.run(dlq.redrive(app, chosen, sqs, function_env=base,
+                                      bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS", s.kafka), log_dir=s.log_dir))
+    for r in results:
+        verdict = "redriven" if r.ok else "still failing"
+        print(f"{r.failure.message_id}  {r.failure.function}  {verdict} ({r.records} record(s)): {r.detail}")
+    if not results:
+        print("nothing to redrive")
+    return 0 if all(r.ok for r in results) else 1
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
@@ -222,10 +337,38 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--no-relay", action="store_true", help="do not start the realtime relay")
     up.add_argument("-v", "--verbose", action="store_true", help="show every log line on the console")
     up.set_defaults(fn=cmd_up)
-    for name, fn in (("stop", cmd_stop), ("status", cmd_status), ("reset", cmd_reset)):
+    for name, fn in (("stop", cmd_stop), ("reset", cmd_reset)):
         p = sub.add_parser(name)
         common(p)
         p.set_defaults(fn=fn)
+    st = sub.add_parser("status", help="what runs where; each event-source mapping's state, lag and errors")
+    common(st)
+    st.add_argument("--json", action="store_true", help="print JSON")
+    st.set_defaults(fn=cmd_status)
+
+    lg = sub.add_parser("logs", help="the functions', gateway's, pollers' and relay's structured logs")
+    common(lg)
+    lg.add_argument("function", nargs="*", help="function names (or gateway, esm, relay); all when omitted")
+    lg.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    lg.add_argument("--since", help="only lines newer than this (30s, 10m, 2h, 1d)")
+    lg.add_argument("--filter", help="only lines containing this text (case-insensitive)")
+    lg.add_argument("--correlation-id", help="only lines of this correlation id")
+    lg.set_defaults(fn=cmd_logs)
+
+    tr = sub.add_parser("trace", help="one order's (or correlation id's) path, hop by hop")
+    common(tr)
+    tr.add_argument("target", help="an order id, an event id or a correlation id")
+    tr.add_argument("--json", action="store_true", help="print JSON")
+    tr.set_defaults(fn=cmd_trace)
+
+    dl = sub.add_parser("dlq", help="list the on-failure destinations' records, or redrive them")
+    common(dl)
+    dl.add_argument("action", nargs="?", choices=("list", "redrive"), default="list")
+    dl.add_argument("--id", action="append", help="only this message id (or its prefix); repeatable")
+    dl.add_argument("--json", action="store_true", help="print JSON (list)")
+    dl.add_argument("-t", "--template", default=str(ROOT / "template.yaml"))
+    dl.add_argument("--parameter", action="append", help="Name=Value template parameter; repeatable")
+    dl.set_defaults(fn=cmd_dlq)
 
     inv = sub.add_parser("invoke", help="invoke one function once with an event file")
     common(inv)

@@ -26,6 +26,7 @@ from kafka.structs import OffsetAndMetadata
 from devstack.filtering import compile_filters, record_passes
 from devstack.kafka_events import Record, kafka_event
 from devstack.lambda_runtime import InvocationError, LambdaRuntime
+from devstack.logfiles import JsonLog, now_iso
 from devstack.settings import StackSettings
 from devstack.template import KafkaMapping
 from shop import kafka_epochs
@@ -103,11 +104,32 @@ def failure_record(mapping: KafkaMapping, records: list[Record], error: Invocati
     }
 
 
+def record_fields(record: Record) -> dict[str, Any]:
+    """What the invocation log says about one record: where it is, and which event it holds."""
+    headers = dict(record.headers)
+    out: dict[str, Any] = {"topic": record.topic, "partition": record.partition, "offset": record.offset,
+                           "key": record.key.decode(errors="replace") if record.key is not None else None}
+    envelope: Any = None
+    if record.value and record.value[:1] == b"{":
+        try:
+            envelope = json.loads(record.value)
+        except ValueError:
+            envelope = None
+    if isinstance(envelope, dict):
+        out.update(eventId=envelope.get("id"), eventType=envelope.get("type"),
+                   correlationId=envelope.get("correlationId"))
+    else:
+        out.update(eventType=headers.get("event-type", b"").decode(errors="replace") or None,
+                   correlationId=headers.get("correlation-id", b"").decode(errors="replace") or None)
+    return out
+
+
 class KafkaPoller(threading.Thread):
     """The poller of one event-source mapping."""
 
     def __init__(self, mapping: KafkaMapping, runtime: LambdaRuntime, *, bootstrap: str,
-                 destination: FailureDestination | None, fetch_wait_ms: int = 200) -> None:
+                 destination: FailureDestination | None, fetch_wait_ms: int = 200,
+                 invocation_log: JsonLog | None = None) -> None:
         super().__init__(name=f"esm-{mapping.function}-{mapping.name}", daemon=True)
         self.mapping = mapping
         self.runtime = runtime
@@ -123,7 +145,11 @@ class KafkaPoller(threading.Thread):
         self._checked_at = 0.0
         self.invocations = 0
         self.failures = 0
+        self.records = 0
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
         self.last_latency_ms: float | None = None
+        self.invocation_log = invocation_log
 
     def stop(self) -> None:
         self._halt.set()
@@ -260,13 +286,20 @@ class KafkaPoller(threading.Thread):
                                 bootstrap_servers=self.bootstrap, self_managed=self.mapping.self_managed)
             attempts += 1
             started = time.time()
+            request_id = str(uuid.uuid4())
             try:
-                self.runtime.invoke_blocking(self.mapping.function, event)
+                self.runtime.invoke_blocking(self.mapping.function, event, request_id=request_id)
                 self.invocations += 1
+                self.records += len(records)
                 self.last_latency_ms = (started - records[-1].timestamp / 1000) * 1000
+                self._log_invocation(records, started, request_id, attempts, None)
                 return
             except InvocationError as exc:
+                self.invocations += 1
                 self.failures += 1
+                self.last_error = f"{exc.error_type}: {exc.error_message}"
+                self.last_error_at = time.time()
+                self._log_invocation(records, started, request_id, attempts, exc)
                 log.warning("%s: batch of %d failed (attempt %d): %s", self.name, len(records), attempts, exc)
                 if self.mapping.bisect_on_error and len(records) > 1:
                     mid = len(records) // 2
@@ -279,8 +312,26 @@ class KafkaPoller(threading.Thread):
                     return
                 self._halt.wait(RETRY_BACKOFF[min(attempts - 1, len(RETRY_BACKOFF) - 1)])
 
+    def _log_invocation(self, records: list[Record], started: float, request_id: str, attempt: int,
+                        error: InvocationError | None) -> None:
+        if self.invocation_log is None:
+            return
+        self.invocation_log.write(
+            "batch invoked", level="INFO" if error is None else "WARNING", timestamp=now_iso(started),
+            function=self.mapping.function, mapping=self.mapping.name, group=self.mapping.consumer_group_id,
+            requestId=request_id, batchSize=len(records), attempt=attempt,
+            durationMs=round((time.time() - started) * 1000, 1), outcome="ok" if error is None else "error",
+            error=None if error is None else f"{error.error_type}: {error.error_message}",
+            records=[record_fields(r) for r in records])
+
     def _give_up(self, records: list[Record], exc: InvocationError, attempts: int) -> None:
         where = self.destination.arn if self.destination else "nowhere (no on-failure destination)"
+        if self.invocation_log is not None:
+            self.invocation_log.write(
+                "batch sent to the on-failure destination", level="ERROR", function=self.mapping.function,
+                mapping=self.mapping.name, group=self.mapping.consumer_group_id, batchSize=len(records),
+                attempt=attempts, error=f"{exc.error_type}: {exc.error_message}", destination=where,
+                records=[record_fields(r) for r in records])
         log.error("%s: %d record(s) from %s exhausted retries; sending to %s", self.name, len(records),
                   sorted({f'{r.topic}-{r.partition}@{r.offset}' for r in records}), where)
         if self.destination is None:
@@ -292,10 +343,12 @@ class KafkaPoller(threading.Thread):
 
 
 def start_pollers(mappings: list[KafkaMapping], runtime: LambdaRuntime, *, bootstrap: str, aws_endpoint_url: str,
-                  region: str, fetch_wait_ms: int | None = None) -> list[KafkaPoller]:
+                  region: str, fetch_wait_ms: int | None = None,
+                  invocation_log: JsonLog | None = None) -> list[KafkaPoller]:
     """Start one poller per enabled mapping, each with its on-failure destination.
 
-    ``fetch_wait_ms`` defaults to the stack settings' (``DEVSTACK_KAFKA_FETCH_WAIT_MS``).
+    ``fetch_wait_ms`` defaults to the stack settings' (``DEVSTACK_KAFKA_FETCH_WAIT_MS``); every
+    invocation is written to ``invocation_log`` when given.
     """
     import boto3
 
@@ -310,7 +363,8 @@ def start_pollers(mappings: list[KafkaMapping], runtime: LambdaRuntime, *, boots
             continue
         dest = FailureDestination(mapping.on_failure, bootstrap=bootstrap, sqs_client_factory=sqs) \
             if mapping.on_failure else None
-        poller = KafkaPoller(mapping, runtime, bootstrap=bootstrap, destination=dest, fetch_wait_ms=wait)
+        poller = KafkaPoller(mapping, runtime, bootstrap=bootstrap, destination=dest, fetch_wait_ms=wait,
+                             invocation_log=invocation_log)
         poller.start()
         pollers.append(poller)
     return pollers

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack.logfiles import JsonLog, as_json_line, function_log
 from devstack.template import FunctionSpec
 
 log = logging.getLogger("devstack.lambda")
@@ -105,8 +106,9 @@ class FunctionPool:
     """The execution environments of one function."""
 
     def __init__(self, spec: FunctionSpec, runtime_env: dict[str, str], *, concurrency: int | None = None,
-                 hot_reload: bool = True) -> None:
+                 hot_reload: bool = True, log_dir: Path | None = None) -> None:
         self.spec = spec
+        self.log = JsonLog(function_log(log_dir, spec.name)) if log_dir is not None else None
         self.runtime_env = runtime_env
         self.limit = concurrency or spec.reserved_concurrency or DEFAULT_CONCURRENCY
         self.hot_reload = hot_reload
@@ -176,13 +178,18 @@ class FunctionPool:
         return worker
 
     async def _pump_logs(self, proc: asyncio.subprocess.Process) -> None:
+        """The function's stdout and stderr, as JSON lines in its own log file (like its CloudWatch log group)."""
         assert proc.stderr is not None
         flog = logging.getLogger(f"fn.{self.spec.name}")
         while True:
             line = await proc.stderr.readline()
             if not line:
                 return
-            flog.info("%s", line.decode(errors="replace").rstrip())
+            text = line.decode(errors="replace")
+            if self.log is not None:
+                self.log.write_raw(as_json_line(text, source=self.spec.name))
+            else:
+                flog.info("%s", text.rstrip())
 
     async def _discard(self, worker: _Worker) -> None:
         self._all.discard(worker)
@@ -240,30 +247,34 @@ class FunctionPool:
     async def close(self) -> None:
         for worker in list(self._all):
             await self._discard(worker)
+        if self.log is not None:
+            self.log.close()
 
 
 class LambdaRuntime:
     """All functions of the app, by logical id."""
 
     def __init__(self, functions: dict[str, FunctionSpec], runtime_env: dict[str, str], *,
-                 hot_reload: bool = True, concurrency: int | None = None) -> None:
-        self.pools = {name: FunctionPool(spec, runtime_env, hot_reload=hot_reload, concurrency=concurrency)
+                 hot_reload: bool = True, concurrency: int | None = None, log_dir: Path | None = None) -> None:
+        self.pools = {name: FunctionPool(spec, runtime_env, hot_reload=hot_reload, concurrency=concurrency,
+                                         log_dir=log_dir)
                       for name, spec in functions.items()}
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
 
-    async def invoke(self, function: str, event: Any, *, timeout: float | None = None) -> Invocation:
+    async def invoke(self, function: str, event: Any, *, timeout: float | None = None,
+                     request_id: str | None = None) -> Invocation:
         pool = self.pools.get(function)
         if pool is None:
             raise FunctionCrashed(function, "ResourceNotFoundException", f"no function named {function!r}")
-        return await pool.invoke(event, timeout=timeout)
+        return await pool.invoke(event, timeout=timeout, request_id=request_id)
 
-    def invoke_blocking(self, function: str, event: Any) -> Invocation:
+    def invoke_blocking(self, function: str, event: Any, *, request_id: str | None = None) -> Invocation:
         """Invoke from another thread (the Kafka pollers, the scheduler)."""
         assert self.loop is not None, "runtime not bound to an event loop"
-        future = asyncio.run_coroutine_threadsafe(self.invoke(function, event), self.loop)
+        future = asyncio.run_coroutine_threadsafe(self.invoke(function, event, request_id=request_id), self.loop)
         return future.result()
 
     async def prewarm(self, names: list[str], parallel: int = 2) -> None:

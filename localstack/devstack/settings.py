@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
 
-DEFAULT_PORTS = {"api": 3008, "relay": 3009, "kafka": 9092, "mongodb": 27017, "aws": 4566}
+DEFAULT_PORTS = {"api": 3008, "relay": 3009, "metrics": 3010, "kafka": 9092, "mongodb": 27017, "aws": 4566}
 
 
 def free_port() -> int:
@@ -41,6 +41,7 @@ class StackSettings(BaseSettings):
     data_dir: Path = ROOT / "var" / "data"
     api_port: int = DEFAULT_PORTS["api"]
     relay_port: int = DEFAULT_PORTS["relay"]
+    metrics_port: int = DEFAULT_PORTS["metrics"]
     kafka_port: int = DEFAULT_PORTS["kafka"]
     mongodb_port: int = DEFAULT_PORTS["mongodb"]
     aws_port: int = DEFAULT_PORTS["aws"]
@@ -89,6 +90,14 @@ class StackSettings(BaseSettings):
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['api']}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['metrics']}/metrics"
+
+    @property
+    def relay_metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['relay']}/metrics"
 
     @property
     def ws_url(self) -> str:

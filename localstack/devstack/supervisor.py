@@ -19,6 +19,8 @@ from devstack import bootstrap
 from devstack.apigateway import ApiGateway
 from devstack.kafka_esm import KafkaPoller, start_pollers
 from devstack.lambda_runtime import LambdaRuntime
+from devstack.logfiles import ESM, GATEWAY, JsonLog
+from devstack.metrics import CONTENT_TYPE, RuntimeMetrics
 from devstack.procutil import die_with_parent
 from devstack.scheduler import Scheduler
 from devstack.services import Service, ServiceError, kafka_service, mongodb_service, moto_service
@@ -127,14 +129,17 @@ class Stack:
         assert self.app is not None
         s = self.s
         loop = asyncio.get_running_loop()
-        runtime = LambdaRuntime(self.app.functions, self.function_env(), hot_reload=s.hot_reload)
+        runtime = LambdaRuntime(self.app.functions, self.function_env(), hot_reload=s.hot_reload, log_dir=s.log_dir)
         self.runtime = runtime
+        access_log = JsonLog(s.log_dir / f"{GATEWAY}.log")
+        invocation_log = JsonLog(s.log_dir / f"{ESM}.log")
+        metrics = RuntimeMetrics(lambda: self.pollers, s.kafka)
         # Explicit local overrides for every function (DEVSTACK_ENV_<NAME>=value) win over the template.
         overrides = {k.removeprefix("DEVSTACK_ENV_"): v for k, v in os.environ.items() if k.startswith("DEVSTACK_ENV_")}
         for pool in runtime.pools.values():
             pool.spec.environment.update(overrides)
         runtime.bind(loop)
-        gateway = ApiGateway(self.app, runtime)
+        gateway = ApiGateway(self.app, runtime, access_log=access_log, metrics=metrics)
         runner = web.AppRunner(gateway.web_app(), access_log=None, handler_cancellation=True)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", s.ports["api"], reuse_address=True)
@@ -144,8 +149,10 @@ class Stack:
             raise StackError(f"API Gateway: cannot listen on port {s.ports['api']}: {exc.strerror}. "
                              "Set DEVSTACK_API_PORT to use another port.") from exc
         self._step(f"✓ API Gateway :{s.ports['api']} ({len(self.app.routes)} routes)")
+        metrics_runner = await self.serve_metrics(metrics)
         self.pollers = start_pollers(self.app.kafka, runtime, bootstrap=s.kafka, aws_endpoint_url=s.aws,
-                                     region=s.region, fetch_wait_ms=s.kafka_fetch_wait_ms)
+                                     region=s.region, fetch_wait_ms=s.kafka_fetch_wait_ms,
+                                     invocation_log=invocation_log)
         self._step(f"✓ Kafka event-source mappings ({len(self.pollers)})")
         if self.app.schedules:
             self.scheduler = Scheduler(self.app.schedules, runtime, interval_override=s.schedule_interval)
@@ -169,7 +176,31 @@ class Stack:
             for poller in self.pollers:
                 await asyncio.to_thread(poller.join, 5)
             await runner.cleanup()
+            await metrics_runner.cleanup()
             await runtime.close()
+            metrics.close()
+            access_log.close()
+            invocation_log.close()
+
+    async def serve_metrics(self, metrics: RuntimeMetrics) -> web.AppRunner:
+        """The runtime's Prometheus page; scraping reads the lag from the broker, off the event loop."""
+
+        async def page(request: web.Request) -> web.Response:
+            body = await asyncio.to_thread(metrics.exposition)
+            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+        app = web.Application()
+        app.router.add_get("/metrics", page)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", self.s.ports["metrics"], reuse_address=True).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise StackError(f"metrics: cannot listen on port {self.s.ports['metrics']}: {exc.strerror}. "
+                             "Set DEVSTACK_METRICS_PORT to use another port.") from exc
+        self._step(f"✓ metrics :{self.s.ports['metrics']}")
+        return runner
 
     def start_relay(self) -> None:
         s = self.s
@@ -247,6 +278,9 @@ class Stack:
             "ready": ready,
             "apiUrl": s.api_url,
             "wsUrl": s.ws_url if self.relay is not None else None,
+            "metricsUrl": s.metrics_url,
+            "relayMetricsUrl": s.relay_metrics_url if self.relay is not None else None,
+            "logDir": str(s.log_dir),
             "kafkaBootstrapServers": s.kafka,
             "mongodbUri": s.mongodb,
             "awsEndpointUrl": s.aws,
@@ -274,8 +308,9 @@ class Stack:
             ("MongoDB", s.mongodb + ("" if s.mongodb_uri else "  [embedded nx-27017]")),
             ("AWS APIs", s.aws + ("" if s.aws_endpoint_url else "  [embedded moto]")),
             ("Admin login", f"{s.admin_email} / {password}"),
+            ("Metrics", s.metrics_url + "  (Prometheus; the relay's: " + s.relay_metrics_url + ")"),
             ("Data folder", str(s.data_dir)),
-            ("Logs", str(s.log_dir)),
+            ("Logs", f"{s.log_dir}  (python3 dev.py logs --follow)"),
         ]
         width = max(len(r[0]) for r in rows)
         lines = [f"  {name.ljust(width)}  {value}" for name, value in rows]

@@ -79,7 +79,7 @@ class RelayProcess:
             return False
 
     def metrics(self) -> dict[str, Any]:
-        return self.get("/metrics")[1]
+        return self.get("/stats")[1]
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     outbox_grace_seconds: float = 5.0
     cors_allow_origin: str = "*"
     max_body_bytes: int = 64 * 1024
+    log_level: str = "INFO"  # also read by Powertools itself
+    powertools_service_name: str = "shop"
 
 
 @lru_cache(maxsize=1)

@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.data_classes import KafkaEvent
 from pydantic import ValidationError
 
 from shop.envelope import Envelope
+from shop.observability import bind_correlation_id, event_fields, observe
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +38,24 @@ def envelopes(event: dict[str, Any]) -> Iterator[Envelope]:
 
 
 def event_consumer(fn: Callable[[Envelope], Any]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """Wrap ``fn(envelope)`` into a Lambda handler for Kafka events."""
+    """Wrap ``fn(envelope)`` into a Lambda handler for Kafka events.
 
+    Each record is handled with its event's correlation id on every log line, and logged once
+    consumed; a failure is logged with the event it failed on before the batch fails.
+    """
+
+    @observe
     @functools.wraps(fn)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         handled = 0
         for envelope in envelopes(event):
-            fn(envelope)
+            bind_correlation_id(envelope.correlationId)
+            try:
+                fn(envelope)
+            except Exception:
+                log.exception("event failed", extra=event_fields(envelope))
+                raise
+            log.info("event consumed", extra=event_fields(envelope))
             handled += 1
         return {"handled": handled}
 

@@ -17,9 +17,6 @@ from pydantic import AfterValidator, BeforeValidator, Field
 #: JSON Schema's regexes (ECMA-262), pydantic's (Rust) and Python's.
 WHITESPACE = (r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000")
 
-#: A pattern for text that is not blank (JSON Schema patterns, like pydantic's, match anywhere).
-NOT_BLANK = f"[^{WHITESPACE}]"
-
 
 def _strip(value: str) -> str:
     return value.strip()

@@ -21,6 +21,7 @@ from shop.auth import tokens
 from shop.auth.caller import ROLES, Caller
 from shop.config import get_settings
 from shop.errors import BadRequest, Forbidden, PayloadTooLarge, ShopError, Unauthorized
+from shop.observability import bind_correlation_id, observe
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +170,16 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def api_handler(fn: Callable[[Request], tuple[int, Any]]) -> Handler:
-    """Wrap a use-case adapter into a Lambda handler for API Gateway proxy events."""
+    """Wrap a use-case adapter into a Lambda handler for API Gateway proxy events.
 
+    Every line logged while it runs carries the request's correlation id (see :mod:`shop.observability`).
+    """
+
+    @observe
     @functools.wraps(fn)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request = Request(event)
+        bind_correlation_id(request.correlation_id)
         try:
             status, body = fn(request)
             return response(status, body)

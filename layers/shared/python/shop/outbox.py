@@ -51,8 +51,12 @@ def send(events: list[dict[str, Any]], *, timeout: float = 5.0) -> None:
         ]
         futures.append(producer.send(event["type"], key=str(event["key"]).encode(), value=value, headers=headers))
     try:
-        for future in futures:
-            future.get(timeout=timeout)
+        for event, future in zip(events, futures, strict=True):
+            meta = future.get(timeout=timeout)
+            log.info("event published", extra={
+                "eventId": event["id"], "eventType": event["type"], "key": event["key"],
+                "correlationId": event.get("correlationId"), "occurredAt": event.get("occurredAt"),
+                "topic": meta.topic, "partition": meta.partition, "offset": meta.offset, "sentAt": meta.timestamp})
     except Exception:
         clients.reset_kafka_producer()
         raise

@@ -27,6 +27,7 @@ from shop.orders.models import (
     OrderPage,
     OrderPath,
     StatusChange,
+    Timeline,
 )
 from shop.paging import NoQuery
 
@@ -114,6 +115,9 @@ ROUTES: tuple[Route, ...] = (
           "user", OrderPage, query=ListOrders),
     Route("GetOrder", "get", "/api/orders/{id}", "One order, for its owner or an admin", "orders", "user", Order,
           query=NoQuery, path_params=OrderPath, links={"CancelOrder": Link("CancelOrder", {"path.id": _ORDER_ID})}),
+    Route("GetOrderTimeline", "get", "/api/orders/{id}/timeline",
+          "The order's business events in time order, for its owner or an admin", "orders", "user", Timeline,
+          query=NoQuery, path_params=OrderPath),
     Route("UpdateOrderStatus", "patch", "/api/orders/{id}/status", "Move an order along the state machine",
           "orders", "admin", Order, body=StatusChange, query=NoQuery, path_params=OrderPath, errors=(409,)),
     Route("CancelOrder", "post", "/api/orders/{id}/cancel", "Cancel a pending, paid or processing order",

@@ -219,10 +219,35 @@ def new_order(
     order["outbox"] = [created]
     order["outboxPending"] = True
     order["outboxSince"] = time.time()
+    return add_history(order, [created])
+
+
+_HIDDEN = frozenset({"idempotencyKey", "requestHash", "paymentToken", "history"})
+
+#: What a timeline entry keeps of an event's data: the business facts, never ids, items or the buyer.
+TIMELINE_FIELDS = ("status", "previousStatus", "paymentStatus", "reason", "cancelReason", "totalCents",
+                   "amountCents", "currency")
+MAX_HISTORY = 100
+
+
+def add_history(order: Doc, events: list[Doc]) -> Doc:
+    """Append ``events`` (the order's own, or the saga events it reacted to) to its timeline.
+
+    Kept in the order document, written with the change itself, so ``GET /api/orders/{id}/timeline``
+    needs no other store and is exactly as consistent as the order.
+    """
+    history = list(order.get("history") or [])
+    for event in events:
+        data = event.get("data") or {}
+        history.append({"type": event["type"], "at": event.get("occurredAt"),
+                        "data": {k: data[k] for k in TIMELINE_FIELDS if data.get(k) is not None}})
+    order["history"] = history[-MAX_HISTORY:]
     return order
 
 
-_HIDDEN = frozenset({"idempotencyKey", "requestHash", "paymentToken"})
+def timeline(order: Doc) -> list[Doc]:
+    """The order's business events in time order: ``[{type, at, data}]``."""
+    return sorted((dict(h) for h in order.get("history") or []), key=lambda h: str(h.get("at") or ""))
 
 
 def public_fields(order: Doc) -> Doc:

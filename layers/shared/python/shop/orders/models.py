@@ -1,10 +1,10 @@
-"""Request bodies and queries of the order routes (unknown fields are rejected)."""
+"""Request bodies and queries of the order routes (unknown fields are rejected), and the timeline."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
 from shop.catalog.models import ID_PATTERN
@@ -132,3 +132,15 @@ class AdminStats(BaseModel):
     revenueByCurrency: dict[str, int]
     lowStockCount: int
     lowStockThreshold: int
+
+
+class TimelineEntry(BaseModel):
+    """One business event of an order: what happened, when, and its facts (nothing internal)."""
+
+    type: str
+    at: str
+    data: dict[str, Any]
+
+
+class Timeline(RootModel[list[TimelineEntry]]):
+    """GET /api/orders/{id}/timeline: the order's business events in time order."""

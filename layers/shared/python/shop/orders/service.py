@@ -97,6 +97,11 @@ def get_order(caller: Caller, order_id: str) -> Doc:
     return order
 
 
+def get_timeline(caller: Caller, order_id: str) -> list[Doc]:
+    """The order's business events in time order, for its owner or an admin (anyone else: 404)."""
+    return domain.timeline(get_order(caller, order_id))
+
+
 def list_orders(caller: Caller, query: ListOrders) -> dict[str, Any]:
     """The caller's orders (admins: everyone's), newest first, optionally one status only."""
     docs, next_cursor = store.page(
@@ -109,11 +114,12 @@ def list_orders(caller: Caller, query: ListOrders) -> dict[str, Any]:
 
 
 def _change(order_id: str, rule: Callable[[Doc], domain.Outcome], *,
-            visible_to: Caller | None = None) -> tuple[Doc, bool]:
+            visible_to: Caller | None = None, reacting_to: list[Doc] | None = None) -> tuple[Doc, bool]:
     """Apply ``rule(order) -> Outcome`` in a CAS write with its events (published after the write).
 
-    Returns the order and whether it was written; a missing (or, for ``visible_to``, foreign)
-    order is a :class:`NotFound`.
+    The events, and ``reacting_to`` (the saga event the rule applied), join the order's timeline
+    in the same write. Returns the order and whether it was written; a missing (or, for
+    ``visible_to``, foreign) order is a :class:`NotFound`.
     """
 
     def change(current: Doc | None) -> Doc | None:
@@ -123,7 +129,8 @@ def _change(order_id: str, rule: Callable[[Doc], domain.Outcome], *,
         outcome = rule(current)
         if outcome.order is None:
             return None
-        return outbox.add_events(outcome.order, outcome.events)
+        history = [*(reacting_to or []), *outcome.events]
+        return outbox.add_events(domain.add_history(outcome.order, history), outcome.events)
 
     order, wrote = store.change(order_id, change)
     assert order is not None
@@ -165,7 +172,8 @@ def apply_saga_event(envelope: ev.Envelope) -> bool:
     now = ev.utc_now_iso()
     try:
         _, wrote = _change(str(order_id), lambda o: domain.apply_saga_event(
-            o, event_type, envelope.id, now_iso=now, correlation_id=envelope.correlationId))
+            o, event_type, envelope.id, now_iso=now, correlation_id=envelope.correlationId),
+            reacting_to=[envelope.model_dump()])
     except NotFound:
         log.warning("%s event %s for unknown order %s; skipped", event_type, envelope.id, order_id)
         return False
