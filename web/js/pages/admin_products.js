@@ -1,0 +1,189 @@
+// Products for admins: the list, and a form to create or edit one with the API's validation
+// messages next to the fields.
+
+import { get, patch, post } from "../api.js";
+import { field, h, notice, setFieldError } from "../dom.js";
+import { money, moneyInput, parseMoney } from "../format.js";
+import { href, navigate } from "../router.js";
+import { bus } from "../store.js";
+import { toast } from "../toast.js";
+import { errorBox, guard, title } from "../widgets.js";
+
+export function adminProductsPage(main) {
+  const blocked = guard("admin");
+  if (blocked) {
+    main.append(...blocked);
+    return undefined;
+  }
+  let alive = true;
+  let cursor = null;
+  const rows = new Map();
+  const tbody = h("tbody");
+  const problems = h("div");
+  const moreButton = h("button", { type: "button", class: "secondary" }, "Load more");
+  const more = h("div", { class: "more" }, moreButton);
+  more.hidden = true;
+
+  function fillRow(tr, p) {
+    tr.replaceChildren(
+      h("td", {}, h("a", { href: href(`/admin/products/${p.id}`), "aria-label": `Edit ${p.name}` }, p.name)),
+      h("td", {}, p.sku), h("td", {}, p.category),
+      h("td", { class: "num" }, money(p.priceCents, p.currency)),
+      h("td", {}, p.active === false ? "Hidden" : "On sale"));
+  }
+
+  function put(p, atTop = false) {
+    if (rows.has(p.id)) return;
+    const tr = h("tr", { "data-product-id": p.id });
+    rows.set(p.id, { tr, p });
+    fillRow(tr, p);
+    if (atTop) tbody.prepend(tr);
+    else tbody.append(tr);
+  }
+
+  async function load(reset) {
+    try {
+      const page = await get("/api/products", { limit: 50, cursor: reset ? undefined : cursor });
+      if (!alive) return;
+      if (reset) {
+        rows.clear();
+        tbody.replaceChildren();
+      }
+      page.items.forEach((p) => put(p));
+      cursor = page.nextCursor;
+      more.hidden = !cursor;
+    } catch (err) {
+      if (alive) problems.replaceChildren(errorBox(err, () => load(reset)));
+    }
+  }
+  moreButton.addEventListener("click", () => load(false));
+  const offs = [
+    bus.on("admin:product:created", (d) => put({ id: d.productId, ...d }, true)),
+    bus.on("admin:product:updated", (d) => {
+      const r = rows.get(d.productId);
+      if (r) {
+        Object.assign(r.p, d);
+        fillRow(r.tr, r.p);
+      }
+    }),
+    bus.on("live:gap", () => load(true)),
+  ];
+  main.append(title("Products"), h("p", {}, h("a", { class: "button", href: href("/admin/products/new") }, "New product")), problems,
+    h("div", { class: "table-wrap" }, h("table", {},
+      h("caption", { class: "visually-hidden" }, "Products"),
+      h("thead", {}, h("tr", {}, ["Name", "SKU", "Category", "Price", "Shown"].map((t) => h("th", { class: t === "Price" ? "num" : null }, t)))),
+      tbody)), more);
+  load(true);
+  return () => {
+    alive = false;
+    offs.forEach((off) => off());
+  };
+}
+
+export function adminProductFormPage(main, params) {
+  const blocked = guard("admin");
+  if (blocked) {
+    main.append(...blocked);
+    return undefined;
+  }
+  const creating = params.id === "new";
+  let original = null;
+  const fields = {
+    name: field("Name", h("input", { name: "name", required: true })),
+    sku: field("SKU", h("input", { name: "sku", required: true, spellcheck: "false" }), { hint: "Letters, digits, dot, dash or underscore; unique." }),
+    category: field("Category", h("input", { name: "category", required: true })),
+    priceCents: field("Price", h("input", { name: "price", inputmode: "decimal", required: true }), { hint: "For example 19.99" }),
+    currency: field("Currency", h("input", { name: "currency", value: "USD", maxlength: 3 }), { hint: "Three letters, e.g. USD" }),
+    stock: field("Initial stock", h("input", { name: "stock", type: "number", min: 0, step: 1, value: 0 })),
+    description: field("Description", h("textarea", { name: "description", rows: 3 })),
+  };
+  const active = h("input", { type: "checkbox", name: "active", id: "product-active", checked: true });
+  const activeWrap = h("div", { class: "field check" }, active, h("label", { for: "product-active" }, "On sale (shown in the storefront)"));
+  if (!creating) fields.stock.wrap.hidden = true;
+  const status = h("div", { "aria-live": "polite" });
+  const submit = h("button", { type: "submit" }, creating ? "Create product" : "Save changes");
+  const form = h("form", { class: "form form-wide", novalidate: true },
+    h("div", { class: "form-row" }, fields.name.wrap, fields.sku.wrap),
+    h("div", { class: "form-row" }, fields.category.wrap, fields.priceCents.wrap, fields.currency.wrap, fields.stock.wrap),
+    fields.description.wrap, activeWrap,
+    h("div", { class: "actions" }, submit, h("a", { href: href("/admin/products") }, "Back to products")),
+    status);
+
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    status.replaceChildren();
+    for (const f of Object.values(fields)) setFieldError(f, "");
+    const body = {
+      name: fields.name.input.value,
+      sku: fields.sku.input.value,
+      category: fields.category.input.value,
+      currency: fields.currency.input.value,
+      description: fields.description.input.value,
+      active: active.checked,
+    };
+    const cents = parseMoney(fields.priceCents.input.value);
+    if (cents === null) {
+      setFieldError(fields.priceCents, "Enter a price like 19.99");
+      fields.priceCents.input.focus();
+      return;
+    }
+    body.priceCents = cents;
+    if (creating) {
+      const stock = fields.stock.input.value.trim();
+      if (!/^\d+$/.test(stock)) {
+        setFieldError(fields.stock, "Enter a whole number of units, 0 or more");
+        fields.stock.input.focus();
+        return;
+      }
+      body.stock = Number(stock);
+    }
+    let send = body;
+    if (!creating && original) {
+      send = Object.fromEntries(Object.entries(body).filter(([k, v]) => original[k] !== v));
+      if (!Object.keys(send).length) {
+        status.replaceChildren(notice("", "Nothing changed."));
+        return;
+      }
+    }
+    submit.disabled = true;
+    try {
+      const p = creating ? await post("/api/products", send) : await patch(`/api/products/${encodeURIComponent(params.id)}`, send);
+      toast(creating ? `Product “${p.name}” created` : `Product “${p.name}” saved`, "success");
+      navigate("/admin/products");
+    } catch (err) {
+      const byField = err.fieldErrors ? err.fieldErrors() : {};
+      let placed = false;
+      for (const [name, message] of Object.entries(byField)) {
+        if (fields[name]) {
+          setFieldError(fields[name], message);
+          placed = true;
+        }
+      }
+      if (err.code === "sku_taken") {
+        setFieldError(fields.sku, err.message);
+        placed = true;
+      }
+      status.replaceChildren(notice("error", placed ? `${err.message}: see the fields above.` : err.message));
+      Object.values(fields).find((f) => f.input.getAttribute("aria-invalid") === "true")?.input.focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  main.append(h("p", {}, h("a", { href: href("/admin/products") }, "← Products")), title(creating ? "New product" : "Edit product"), form);
+  if (!creating) {
+    submit.disabled = true;
+    get(`/api/products/${encodeURIComponent(params.id)}`).then((p) => {
+      original = p;
+      fields.name.input.value = p.name;
+      fields.sku.input.value = p.sku;
+      fields.category.input.value = p.category;
+      fields.priceCents.input.value = moneyInput(p.priceCents);
+      fields.currency.input.value = p.currency;
+      fields.description.input.value = p.description || "";
+      active.checked = p.active !== false;
+      submit.disabled = false;
+    }).catch((err) => status.replaceChildren(errorBox(err)));
+  }
+  return undefined;
+}

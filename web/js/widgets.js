@@ -1,0 +1,69 @@
+// Pieces several pages share: status and stock badges, error boxes, the sign-in guard.
+
+import { h, notice } from "./dom.js";
+import { PAYMENT_LABELS } from "./orderstates.js";
+import { href } from "./router.js";
+import { user } from "./session.js";
+
+export const LOW_STOCK = 10;
+
+export function statusBadge(status) {
+  return h("span", { class: `status status-${status}`, "data-status": status }, status);
+}
+
+export function paymentLabel(paymentStatus) {
+  return PAYMENT_LABELS[paymentStatus] || paymentStatus || "";
+}
+
+/** "N left" / "Out of stock" as text (the colour only repeats it). */
+export function stockText(available) {
+  const n = Number(available) || 0;
+  return n <= 0 ? "Out of stock" : `${n} left`;
+}
+
+export function stockClass(available) {
+  const n = Number(available) || 0;
+  return n <= 0 ? "stock out" : n < LOW_STOCK ? "stock low" : "stock ok";
+}
+
+export function stockBadge(available) {
+  return h("span", { class: stockClass(available), "data-stock": "" }, stockText(available));
+}
+
+export function updateStockBadge(el, available) {
+  el.className = stockClass(available);
+  el.textContent = stockText(available);
+}
+
+/** An API error as people should read it: the API's own message, with a retry when given. */
+export function errorBox(err, retry) {
+  return notice("error", err?.message || String(err), retry ? [" ", h("button", { type: "button", class: "secondary", onclick: retry }, "Try again")] : null);
+}
+
+/** Null when the signed-in user has `role` (or any role when null); else the explanation to show. */
+export function guard(role = null) {
+  const u = user();
+  const back = location.hash.slice(1) || "/";
+  if (!u) {
+    return [
+      h("h1", {}, role === "admin" ? "Admin" : "Sign in needed"),
+      notice("warning", role === "admin" ? "The admin pages need you to sign in with an admin account. " : "Please sign in to see this page. ",
+        h("a", { href: href("/login", { next: back }) }, "Sign in")),
+    ];
+  }
+  if (role && u.role !== role) {
+    return [
+      h("h1", {}, role === "admin" ? "Admin" : "Not available"),
+      notice("warning", role === "admin"
+        ? `This page needs the admin role. You are signed in as ${u.email} (${u.role}).`
+        : `This page is for ${role}s. You are signed in as ${u.email} (${u.role}).`),
+    ];
+  }
+  return null;
+}
+
+/** A page title that also names the page for the browser tab. */
+export function title(text) {
+  document.title = `${text} · Shop`;
+  return h("h1", {}, text);
+}
