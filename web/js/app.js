@@ -76,6 +76,7 @@ function drawConnection({ state, reason }) {
   el.dataset.state = state;
   el.title = reason || "";
   el.querySelector(".conn-label").textContent = LABELS[state] || state;
+  el.querySelector(".conn-reason").textContent = state === "offline" && reason ? `(${reason})` : "";
   el.setAttribute("aria-label", `Live updates: ${LABELS[state] || state}${reason && state !== "live" ? `. ${reason}` : ""}`);
 }
 

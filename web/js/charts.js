@@ -9,9 +9,9 @@ import { h, s } from "./dom.js";
  * `format(value)` renders a value for the labels; `kind` picks the bar colour class.
  */
 export function barChart({ title, bins, format = String, kind = "" }) {
-  const W = 600;
-  const H = 180;
-  const pad = { l: 44, r: 8, t: 10, b: 24 };
+  const W = 420;
+  const H = 170;
+  const pad = { l: 56, r: 8, t: 12, b: 24 };
   const max = Math.max(1, ...bins.map((b) => b.value));
   const total = bins.reduce((sum, b) => sum + b.value, 0);
   const peak = bins.reduce((best, b) => (b.value > best.value ? b : best), bins[0] || { value: 0 });
@@ -31,7 +31,7 @@ export function barChart({ title, bins, format = String, kind = "" }) {
         s("title", {}, `${b.start.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}: ${format(b.value)}`))
       : null),
     [0, Math.floor(bins.length / 2), bins.length - 1].filter((i) => bins[i]).map((i) =>
-      s("text", { x: (pad.l + i * bw + bw / 2).toFixed(1), y: H - 6, "text-anchor": "middle" },
+      s("text", { x: (pad.l + i * bw + bw / 2).toFixed(1), y: H - 6, "text-anchor": i === 0 ? "start" : i === bins.length - 1 ? "end" : "middle" },
         bins[i].start.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }))),
   );
   return h("figure", { class: "chart" }, h("figcaption", {}, title), svg, h("p", { class: "visually-hidden" }, summary));
@@ -39,9 +39,9 @@ export function barChart({ title, bins, format = String, kind = "" }) {
 
 /** Horizontal bars, one per stage: stages are [{label, value}] in order. */
 export function funnelChart({ title, stages }) {
-  const W = 600;
-  const row = 28;
-  const labelW = 110;
+  const W = 420;
+  const row = 26;
+  const labelW = 90;
   const H = stages.length * row + 8;
   const max = Math.max(1, ...stages.map((st) => st.value));
   const summary = `${title}: ` + stages.map((st) => `${st.label} ${st.value}`).join(", ");

@@ -37,9 +37,9 @@ export function when(iso) {
   return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
 }
 
-/** The first characters of an id, as people read it. */
+/** The last characters of an id, as people read it (order ids start with their time, so the end differs). */
 export function shortId(id) {
-  return String(id || "").slice(0, 8);
+  return String(id || "").slice(-8);
 }
 
 /** Tax in minor units, exactly as the API computes it (shop.orders.domain.tax_for): half up. */

@@ -15,8 +15,10 @@ export const TRANSITIONS = {
 /** The happy path, for the progress steps. */
 export const FLOW = ["pending", "paid", "processing", "shipped", "delivered"];
 
+/** The legal next states, moving forward first and cancelling last. */
 export function nextStates(status) {
-  return TRANSITIONS[status] || [];
+  const next = TRANSITIONS[status] || [];
+  return [...next.filter((s) => s !== "cancelled"), ...next.filter((s) => s === "cancelled")];
 }
 
 export function canCancel(status) {

@@ -52,6 +52,7 @@ export function adminOrdersPage(main, _params, query) {
 
   function fillRow(r) {
     const o = r.o;
+    r.drawn = `${o.status}|${o.paymentStatus}`;
     r.tr.dataset.status = o.status;
     r.tr.replaceChildren(
       h("td", {}, shortId(o.id)),
@@ -80,6 +81,8 @@ export function adminOrdersPage(main, _params, query) {
     if (d.status) r.o.status = d.status;
     if (d.paymentStatus) r.o.paymentStatus = d.paymentStatus;
     if (d.items) r.o.items = d.items;
+    const drawn = `${r.o.status}|${r.o.paymentStatus}`;
+    if (drawn === r.drawn) return; // a redraw would reset a status the admin is choosing
     // keep focus on the row's control across the redraw
     const hadFocus = r.tr.contains(document.activeElement);
     fillRow(r);
@@ -119,7 +122,7 @@ export function adminOrdersPage(main, _params, query) {
   ];
 
   main.append(title("Orders"),
-    h("div", { class: "field", style: null }, h("label", { for: "status-filter" }, "Show"), filterSelect),
+    h("div", { class: "field filter-bar" }, h("label", { for: "status-filter" }, "Show"), filterSelect),
     problems,
     h("div", { class: "table-wrap" }, h("table", {},
       h("caption", { class: "visually-hidden" }, "Orders, newest first"),

@@ -104,7 +104,7 @@ export function myOrdersPage(main) {
 
 function steps(order) {
   if (order.status === "cancelled") {
-    return h("p", {}, statusBadge("cancelled"), " ", REASONS[order.cancelReason] || order.cancelReason || "");
+    return h("p", { "data-field": "reason" }, "Reason: ", REASONS[order.cancelReason] || order.cancelReason || "not given");
   }
   const at = FLOW.indexOf(order.status);
   return h("ol", { class: "steps", "aria-label": "Order progress" }, FLOW.map((st, i) =>
@@ -202,7 +202,7 @@ export function orderPage(main, params, query) {
   };
   const offs = [...ORDER_EVENTS.map((e) => bus.on(e, apply)), bus.on("live:gap", load)];
   main.append(h("p", {}, h("a", { href: href("/orders") }, "← My orders")), title(`Order ${shortId(params.id)}`),
-    query.placed ? notice("success", "Thank you! Your order is placed; its status updates here live.") : null,
+    ...(query.placed ? [notice("success", "Thank you! Your order is placed; its status updates here live.")] : []),
     problems, view);
   view.append(h("p", { class: "loading" }, "Loading the order…"));
   load();

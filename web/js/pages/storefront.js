@@ -19,11 +19,7 @@ function matches(p, q) {
   if (q.category && p.category !== q.category) return false;
   if (q.minPriceCents && p.priceCents < Number(q.minPriceCents)) return false;
   if (q.maxPriceCents && p.priceCents > Number(q.maxPriceCents)) return false;
-  if (q.search) {
-    const needle = q.search.toLowerCase();
-    const hay = `${p.name} ${p.description || ""} ${p.sku || ""}`.toLowerCase();
-    if (!hay.includes(needle)) return false;
-  }
+  if (q.search && !p.name.toLowerCase().includes(q.search.trim().toLowerCase())) return false; // the API searches names
   return true;
 }
 
@@ -69,7 +65,7 @@ export function storefrontPage(main, _params, query) {
   const more = h("div", { class: "more" }, moreButton);
   more.hidden = true;
 
-  const search = field("Search", h("input", { type: "search", name: "search", value: query.search || "", placeholder: "Name or description" }));
+  const search = field("Search", h("input", { type: "search", name: "search", value: query.search || "", placeholder: "Product name" }));
   const categorySelect = h("select", { name: "category" });
   const category = field("Category", categorySelect);
   const min = field("Min price", h("input", { name: "min", inputmode: "decimal", value: query.minPriceCents ? moneyInput(query.minPriceCents) : "" }));
