@@ -40,6 +40,7 @@ def _why_skipped() -> str | None:
 
 
 SKIP_REASON = _why_skipped()
+_RAN: list[bool] = []  # the browser started this session (so the screenshots are this run's)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,16 +50,16 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
-        if Path(str(item.fspath)).is_relative_to(here) and item.get_closest_marker("browser") is not None:
-            if SKIP_REASON:
-                item.add_marker(pytest.mark.skip(reason=f"browser tests skipped: {SKIP_REASON}"))
+        browser_test = Path(str(item.fspath)).is_relative_to(here) and item.get_closest_marker("browser") is not None
+        if browser_test and SKIP_REASON:
+            item.add_marker(pytest.mark.skip(reason=f"browser tests skipped: {SKIP_REASON}"))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     if SKIP_REASON:
         terminalreporter.write_line(f"browser tests skipped: {SKIP_REASON}")
         return
-    shots = sorted(SHOTS.rglob("*.png")) if SHOTS.exists() else []
+    shots = sorted(SHOTS.rglob("*.png")) if _RAN and SHOTS.exists() else []
     if shots:
         terminalreporter.write_line(f"browser screenshots: {SHOTS} ({len(shots)} files)")
 
@@ -69,6 +70,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     shutil.rmtree(SHOTS, ignore_errors=True)
+    _RAN.append(True)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         try:

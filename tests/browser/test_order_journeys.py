@@ -29,7 +29,7 @@ def test_customer_checks_out_and_both_sides_follow_the_order_live(
     error: one order), paid live; the admin sees the order and the stock drop live, ships it, and
     the customer sees it with a toast."""
     lamp = make_product(stack, f"Desk Lamp {tag}", stock=20, price=2999)
-    mug = make_product(stack, f"Tea Mug {tag}", stock=20, price=1250)
+    make_product(stack, f"Tea Mug {tag}", stock=20, price=1250)
     orders = admin_tab(people, stack, "/admin/orders", "admin-orders")
     inventory = admin_tab(people, stack, "/admin/inventory", "admin-inventory")
     lamp_row = inventory.page.locator(f"tr[data-product-id='{lamp['id']}']")

@@ -45,7 +45,14 @@ export async function render() {
     if (!m) continue;
     const params = Object.fromEntries(r.names.map((n, i) => [n, decodeURIComponent(m[i + 1])]));
     main.replaceChildren();
-    const off = await r.render(main, params, query);
+    let off;
+    try {
+      off = await r.render(main, params, query);
+    } catch (err) {
+      if (token !== rendering) return;
+      message(main, "This page could not be loaded", `${err.message || err}. Check your connection and reload.`);
+      return;
+    }
     if (token !== rendering) {
       if (typeof off === "function") off();
       return;
@@ -54,16 +61,20 @@ export async function render() {
     window.dispatchEvent(new CustomEvent("routechange", { detail: { path } }));
     return;
   }
-  main.replaceChildren();
+  message(main, "Page not found", "There is nothing at this address.");
+  window.dispatchEvent(new CustomEvent("routechange", { detail: { path } }));
+}
+
+function message(main, heading, text) {
   const h1 = document.createElement("h1");
-  h1.textContent = "Page not found";
+  h1.textContent = heading;
   const p = document.createElement("p");
+  p.textContent = `${text} `;
   const a = document.createElement("a");
   a.href = "#/";
   a.textContent = "Back to the shop";
   p.append(a);
-  main.append(h1, p);
-  window.dispatchEvent(new CustomEvent("routechange", { detail: { path } }));
+  main.replaceChildren(h1, p);
 }
 
 export function startRouter() {
