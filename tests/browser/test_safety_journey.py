@@ -27,6 +27,8 @@ def test_hostile_names_render_as_text_and_no_page_logs_an_error(
         stack: Stack, people: Any, shot: Shots, tag: str) -> None:
     """Journey 5: the XSS product name shows literally everywhere; every page is error-free."""
     product = make_product(stack, XSS, stock=7, price=999)
+    for i in range(13):
+        make_product(stack, f"Bulk item {i:02d}", category=f"bulk{tag}")
     email, password, token = customer_account(stack, "careful")
     order = paid_order(stack, token, product["id"])
 
@@ -37,6 +39,12 @@ def test_hostile_names_render_as_text_and_no_page_logs_an_error(
     page = customer.page
     expect(page.locator(".card").first).to_be_visible()
     shot(page, "storefront signed out")
+    customer.nav(f"/?category=bulk{tag}")
+    expect(page.locator(".card")).to_have_count(12)
+    shot(page, "storefront first page of a category")
+    page.get_by_role("button", name="Load more").click()
+    expect(page.locator(".card")).to_have_count(13)
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
     customer.nav("/?search=onerror")
     card = page.locator(f".card[data-product-id='{product['id']}']")
     expect(card.locator("h2")).to_have_text(XSS)

@@ -41,7 +41,7 @@ function link(path, label, extra = null) {
 }
 
 function countBadge(n, label) {
-  return n > 0 ? [" ", h("span", { class: "badge-count", "aria-label": `${n} ${label}` }, String(n))] : null;
+  return n > 0 ? [" ", h("span", { class: "badge-count", "aria-hidden": "true" }, String(n)), h("span", { class: "visually-hidden" }, ` (${n} ${label})`)] : null;
 }
 
 function drawNav() {

@@ -72,7 +72,7 @@ function handle(frame) {
 function scheduleReconnect(reason) {
   if (!creds) return;
   attempt += 1;
-  const delay = Math.min(10000, 500 * 2 ** Math.min(attempt - 1, 5)) * (0.8 + Math.random() * 0.4);
+  const delay = Math.min(5000, 500 * 2 ** Math.min(attempt - 1, 4)) * (0.8 + Math.random() * 0.4);
   setState(navigator.onLine === false ? "offline" : "reconnecting", reason);
   clearTimeout(timer);
   timer = setTimeout(open, delay);
