@@ -64,13 +64,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"browser screenshots: {SHOTS} ({len(shots)} files)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """One headless Chromium per test module (Playwright's sync API holds an event loop while it
+    runs, which would stop later tests from using asyncio.run)."""
     from playwright.sync_api import sync_playwright
 
-    shutil.rmtree(SHOTS, ignore_errors=True)
-    _RAN.append(True)
+    if not _RAN:
+        shutil.rmtree(SHOTS, ignore_errors=True)
+        _RAN.append(True)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         try:
@@ -138,8 +140,19 @@ class Person:
         self.page.evaluate("p => { location.hash = p; }", "#" + path)
 
     def mark(self) -> None:
-        """Mark this document; :meth:`not_reloaded` proves later that it was never reloaded."""
-        self.page.evaluate("() => { window.__browserTestMark = 'kept'; }")
+        """Mark this document (:meth:`not_reloaded` proves later that it was never reloaded) and
+        record every toast it shows from now on (they leave the page after a few seconds)."""
+        self.page.evaluate("""() => {
+            window.__browserTestMark = 'kept';
+            window.__browserTestToasts = [];
+            new MutationObserver((changes) => changes.forEach((c) => c.addedNodes.forEach((n) =>
+                window.__browserTestToasts.push(n.textContent)))).observe(document.getElementById('toasts'), {childList: true});
+        }""")
+
+    def toasts_with(self, text: str) -> int:
+        """How many toasts containing ``text`` the page has shown since :meth:`mark`, once at least one has."""
+        self.page.wait_for_function("t => window.__browserTestToasts.some((x) => x.includes(t))", arg=text)
+        return int(self.page.evaluate("t => window.__browserTestToasts.filter((x) => x.includes(t)).length", text))
 
     def not_reloaded(self) -> bool:
         return bool(self.page.evaluate("() => window.__browserTestMark === 'kept'"))

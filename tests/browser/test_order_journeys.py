@@ -122,7 +122,7 @@ def test_customer_checks_out_and_both_sides_follow_the_order_live(
     shot(orders.page, "admin orders shipped")
 
     expect(detail).to_have_attribute("data-status", "shipped", timeout=LIVE)
-    expect(page.locator("#toasts .toast", has_text=f"Order {order_id[-8:]} is now shipped")).to_have_count(1)
+    assert customer.toasts_with(f"Order {order_id[-8:]} is now shipped") == 1
     expect(detail.get_by_role("button", name="Cancel order")).to_have_count(0)  # a shipped order cannot be cancelled
     assert customer.not_reloaded()
     shot(page, "order shipped with toast")
@@ -163,12 +163,12 @@ def test_customer_cancels_a_paid_order_and_both_sides_see_refund_and_stock(
     expect(detail.get_by_role("button", name="Cancel order")).to_have_count(0)
 
     expect(row).to_have_attribute("data-status", "cancelled", timeout=LIVE)
-    expect(orders.page.locator("#toasts .toast", has_text=f"Order {oid[-8:]} was cancelled by the customer")).to_have_count(1)
+    assert orders.toasts_with(f"Order {oid[-8:]} was cancelled by the customer") == 1
     shot(orders.page, "admin sees cancellation")
 
     expect(detail).to_have_attribute("data-payment", "refunded", timeout=LIVE)
     expect(detail).to_contain_text("Refunded: $86.40")
-    expect(page.locator("#toasts .toast", has_text=f"Order {oid[-8:]} was refunded")).to_have_count(1)
+    assert customer.toasts_with(f"Order {oid[-8:]} was refunded") == 1
     shot(page, "customer sees refund")
     expect(row).to_contain_text("Refunded", timeout=LIVE)
     expect(kettle_row.locator("[data-col=available]")).to_have_text("10", timeout=LIVE)
@@ -189,6 +189,7 @@ def test_declined_card_cancels_the_order(stack: Stack, people: Any, shot: Shots,
     email, password, _ = customer_account(stack, "declined")
     customer = people("customer", width=375, height=800)
     customer.sign_in(email, password, then=f"/product/{toaster['id']}")
+    customer.mark()
     page = customer.page
     page.get_by_role("button", name=f"Add Toaster {tag} to cart").click()
     customer.nav("/checkout")
@@ -201,6 +202,6 @@ def test_declined_card_cancels_the_order(stack: Stack, people: Any, shot: Shots,
     expect(detail).to_have_attribute("data-status", "cancelled", timeout=LIVE)
     expect(detail).to_contain_text("the payment was declined")
     expect(detail).to_have_attribute("data-payment", "failed")
-    expect(page.locator("#toasts .toast", has_text="is now cancelled (the payment was declined)")).to_have_count(1)
+    assert customer.toasts_with("is now cancelled (the payment was declined)") == 1
     shot(page, "order declined phone width")
     assert customer.errors() == []

@@ -56,6 +56,8 @@ def test_relay_restart_resumes_from_the_cursor_without_duplicates(
     items = page.locator(".notifications li")
     expect(items.filter(has_text=f"Order {oid[-8:]} is now shipped")).to_have_count(1)
     expect(items.filter(has_text=f"Order {oid[-8:]} is now processing")).to_have_count(1)
+    assert customer.toasts_with(f"Order {oid[-8:]} is now processing") == 1
+    assert customer.toasts_with(f"Order {oid[-8:]} is now shipped") == 1
     assert customer.not_reloaded()
     shot(page, "notifications once each")
     # Chromium logs the refused WebSocket connections while the relay is down.

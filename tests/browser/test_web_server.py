@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aiohttp import ClientSession
@@ -58,4 +59,6 @@ def test_serves_fresh_files_with_headers_and_config(tmp_path: Path) -> None:
             async with http.post(server.make_url("/")) as r:
                 assert r.status == 405
 
-    asyncio.run(run())
+    # In a thread of its own: a running Playwright (sync API) holds this thread's event loop.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()

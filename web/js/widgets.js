@@ -1,6 +1,6 @@
 // Pieces several pages share: status and stock badges, error boxes, the sign-in guard.
 
-import { h, notice } from "./dom.js";
+import { h, notice, setFieldError } from "./dom.js";
 import { PAYMENT_LABELS } from "./orderstates.js";
 import { href } from "./router.js";
 import { user } from "./session.js";
@@ -60,6 +60,37 @@ export function guard(role = null) {
     ];
   }
   return null;
+}
+
+/** Show the guard's explanation in `main` and return true when the page must not be shown. */
+export function denied(main, role = null) {
+  const blocked = guard(role);
+  if (blocked) main.append(...blocked);
+  return Boolean(blocked);
+}
+
+/**
+ * Put an API error's field messages under the matching fields ({name: field()}); `aliases` maps
+ * other API field names (or error codes) to field names. Returns whether any field got one.
+ */
+export function showFieldErrors(fields, err, aliases = {}) {
+  let placed = false;
+  const byField = err.fieldErrors ? err.fieldErrors() : {};
+  if (aliases[err.code]) byField[aliases[err.code]] = err.message;
+  for (const [apiName, message] of Object.entries(byField)) {
+    const f = fields[aliases[apiName] || apiName];
+    if (f) {
+      setFieldError(f, message);
+      placed = true;
+    }
+  }
+  return placed;
+}
+
+/** Focus the first field marked invalid (or `fallback`). */
+export function focusFirstInvalid(fields, fallback = null) {
+  const bad = Object.values(fields).find((f) => f.input.getAttribute("aria-invalid") === "true");
+  (bad ? bad.input : fallback)?.focus();
 }
 
 /** A page title that also names the page for the browser tab. */

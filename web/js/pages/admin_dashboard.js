@@ -8,17 +8,13 @@ import { money } from "../format.js";
 import { FLOW, REVENUE_STATUSES } from "../orderstates.js";
 import { bus } from "../store.js";
 import { alerts } from "../alerts.js";
-import { errorBox, guard, title } from "../widgets.js";
+import { errorBox, denied, title } from "../widgets.js";
 
 const HOUR_MS = 3600 * 1000;
 const MAX_PAGES = 10;
 
 export function adminDashboardPage(main) {
-  const blocked = guard("admin");
-  if (blocked) {
-    main.append(...blocked);
-    return undefined;
-  }
+  if (denied(main, "admin")) return undefined;
   let alive = true;
   let stats = null;
   const recent = new Map(); // orderId → {createdAt, totalCents, status, currency}

@@ -5,7 +5,7 @@ import { get, patch } from "../api.js";
 import { alertFor, alerts } from "../alerts.js";
 import { h, notice } from "../dom.js";
 import { bus } from "../store.js";
-import { errorBox, guard, LOW_STOCK, stockText, title } from "../widgets.js";
+import { errorBox, denied, LOW_STOCK, stockText, title } from "../widgets.js";
 
 const MAX_PAGES = 20;
 
@@ -15,11 +15,7 @@ function integer(text) {
 }
 
 export function adminInventoryPage(main) {
-  const blocked = guard("admin");
-  if (blocked) {
-    main.append(...blocked);
-    return undefined;
-  }
+  if (denied(main, "admin")) return undefined;
   let alive = true;
   const rows = new Map();
   const names = new Map();

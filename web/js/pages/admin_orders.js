@@ -7,23 +7,16 @@ import { money, shortId, when } from "../format.js";
 import { nextStates, STATUSES } from "../orderstates.js";
 import { navigate } from "../router.js";
 import { bus } from "../store.js";
-import { errorBox, guard, paymentLabel, statusBadge, title } from "../widgets.js";
+import { pagedList } from "../paged.js";
+import { denied, paymentLabel, statusBadge, title } from "../widgets.js";
 
 export function adminOrdersPage(main, _params, query) {
-  const blocked = guard("admin");
-  if (blocked) {
-    main.append(...blocked);
-    return undefined;
-  }
-  let alive = true;
-  let cursor = null;
+  if (denied(main, "admin")) return undefined;
   const filter = STATUSES.includes(query.status) ? query.status : "";
-  const rows = new Map();
   const tbody = h("tbody");
   const problems = h("div", { "aria-live": "polite" });
-  const moreButton = h("button", { type: "button", class: "secondary" }, "Load more");
-  const more = h("div", { class: "more" }, moreButton);
-  more.hidden = true;
+  const empty = h("p", { class: "muted" }, "No orders.");
+  empty.hidden = true;
 
   const filterSelect = h("select", { id: "status-filter", name: "status" },
     h("option", { value: "" }, "All statuses"), STATUSES.map((st) => h("option", { value: st, selected: st === filter }, st)));
@@ -65,18 +58,24 @@ export function adminOrdersPage(main, _params, query) {
       h("td", {}, control(r)));
   }
 
-  function put(o, { atTop = false, fresh = false } = {}) {
-    if (rows.has(o.id)) return;
-    const r = { o, tr: h("tr", { "data-order-id": o.id, class: fresh ? "row-new" : null }) };
-    fillRow(r);
-    rows.set(o.id, r);
-    if (atTop) tbody.prepend(r.tr);
-    else tbody.append(r.tr);
-  }
+  const list = pagedList({
+    container: tbody,
+    problems,
+    fetchPage: (cursor) => get("/api/orders", { status: filter || undefined, limit: 25, cursor }),
+    render: (o, { fresh }) => {
+      const r = { o, tr: h("tr", { "data-order-id": o.id, class: fresh ? "row-new" : null }) };
+      r.el = r.tr;
+      fillRow(r);
+      return r;
+    },
+    onLoaded: () => {
+      empty.hidden = list.entries.size > 0;
+    },
+  });
 
   function update(d) {
     const id = d.id || d.orderId;
-    const r = rows.get(id);
+    const r = list.entries.get(id);
     if (!r) return;
     if (d.status) r.o.status = d.status;
     if (d.paymentStatus) r.o.paymentStatus = d.paymentStatus;
@@ -89,36 +88,16 @@ export function adminOrdersPage(main, _params, query) {
     if (hadFocus) r.tr.querySelector("select, button")?.focus();
   }
 
-  async function load(reset) {
-    try {
-      const page = await get("/api/orders", { status: filter || undefined, limit: 25, cursor: reset ? undefined : cursor });
-      if (!alive) return;
-      if (reset) {
-        rows.clear();
-        tbody.replaceChildren();
-      }
-      page.items.forEach((o) => put(o));
-      cursor = page.nextCursor;
-      more.hidden = !cursor;
-      empty.hidden = rows.size > 0;
-    } catch (err) {
-      if (alive) problems.replaceChildren(errorBox(err, () => load(reset)));
-    }
-  }
-  moreButton.addEventListener("click", () => load(false));
-  const empty = h("p", { class: "muted" }, "No orders.");
-  empty.hidden = true;
-
   const offs = [
     bus.on("admin:order:created", (d) => {
       if (filter && d.status !== filter) return;
-      put({ id: d.orderId, buyerId: d.buyerId, createdAt: d.createdAt, items: d.items, totalCents: d.totalCents,
+      list.put({ id: d.orderId, buyerId: d.buyerId, createdAt: d.createdAt, items: d.items, totalCents: d.totalCents,
         currency: d.currency, status: d.status, paymentStatus: d.paymentStatus }, { atTop: true, fresh: true });
       empty.hidden = true;
     }),
     bus.on("admin:order:updated", update),
     bus.on("admin:order:cancelled", (d) => update({ ...d, status: "cancelled" })),
-    bus.on("live:gap", () => load(true)),
+    bus.on("live:gap", () => list.load(true)),
   ];
 
   main.append(title("Orders"),
@@ -127,10 +106,10 @@ export function adminOrdersPage(main, _params, query) {
     h("div", { class: "table-wrap" }, h("table", {},
       h("caption", { class: "visually-hidden" }, "Orders, newest first"),
       h("thead", {}, h("tr", {}, ["Order", "Placed", "Customer", "Items", "Total", "Status", "Payment", "Change status"].map((t) => h("th", { class: t === "Total" ? "num" : null }, t)))),
-      tbody)), empty, more);
-  load(true);
+      tbody)), empty, list.more);
+  list.load(true);
   return () => {
-    alive = false;
+    list.stop();
     offs.forEach((off) => off());
   };
 }

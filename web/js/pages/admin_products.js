@@ -7,22 +7,13 @@ import { money, moneyInput, parseMoney } from "../format.js";
 import { href, navigate } from "../router.js";
 import { bus } from "../store.js";
 import { toast } from "../toast.js";
-import { errorBox, guard, title } from "../widgets.js";
+import { pagedList } from "../paged.js";
+import { denied, errorBox, focusFirstInvalid, showFieldErrors, title } from "../widgets.js";
 
 export function adminProductsPage(main) {
-  const blocked = guard("admin");
-  if (blocked) {
-    main.append(...blocked);
-    return undefined;
-  }
-  let alive = true;
-  let cursor = null;
-  const rows = new Map();
+  if (denied(main, "admin")) return undefined;
   const tbody = h("tbody");
   const problems = h("div");
-  const moreButton = h("button", { type: "button", class: "secondary" }, "Load more");
-  const more = h("div", { class: "more" }, moreButton);
-  more.hidden = true;
 
   function fillRow(tr, p) {
     tr.replaceChildren(
@@ -32,60 +23,41 @@ export function adminProductsPage(main) {
       h("td", {}, p.active === false ? "Hidden" : "On sale"));
   }
 
-  function put(p, atTop = false) {
-    if (rows.has(p.id)) return;
-    const tr = h("tr", { "data-product-id": p.id });
-    rows.set(p.id, { tr, p });
-    fillRow(tr, p);
-    if (atTop) tbody.prepend(tr);
-    else tbody.append(tr);
-  }
-
-  async function load(reset) {
-    try {
-      const page = await get("/api/products", { limit: 50, cursor: reset ? undefined : cursor });
-      if (!alive) return;
-      if (reset) {
-        rows.clear();
-        tbody.replaceChildren();
-      }
-      page.items.forEach((p) => put(p));
-      cursor = page.nextCursor;
-      more.hidden = !cursor;
-    } catch (err) {
-      if (alive) problems.replaceChildren(errorBox(err, () => load(reset)));
-    }
-  }
-  moreButton.addEventListener("click", () => load(false));
+  const list = pagedList({
+    container: tbody,
+    problems,
+    fetchPage: (cursor) => get("/api/products", { limit: 50, cursor }),
+    render: (p) => {
+      const el = h("tr", { "data-product-id": p.id });
+      fillRow(el, p);
+      return { el, p };
+    },
+  });
   const offs = [
-    bus.on("admin:product:created", (d) => put({ id: d.productId, ...d }, true)),
+    bus.on("admin:product:created", (d) => list.put({ id: d.productId, ...d }, { atTop: true })),
     bus.on("admin:product:updated", (d) => {
-      const r = rows.get(d.productId);
+      const r = list.entries.get(d.productId);
       if (r) {
         Object.assign(r.p, d);
-        fillRow(r.tr, r.p);
+        fillRow(r.el, r.p);
       }
     }),
-    bus.on("live:gap", () => load(true)),
+    bus.on("live:gap", () => list.load(true)),
   ];
   main.append(title("Products"), h("p", {}, h("a", { class: "button", href: href("/admin/products/new") }, "New product")), problems,
     h("div", { class: "table-wrap" }, h("table", {},
       h("caption", { class: "visually-hidden" }, "Products"),
       h("thead", {}, h("tr", {}, ["Name", "SKU", "Category", "Price", "Shown"].map((t) => h("th", { class: t === "Price" ? "num" : null }, t)))),
-      tbody)), more);
-  load(true);
+      tbody)), list.more);
+  list.load(true);
   return () => {
-    alive = false;
+    list.stop();
     offs.forEach((off) => off());
   };
 }
 
 export function adminProductFormPage(main, params) {
-  const blocked = guard("admin");
-  if (blocked) {
-    main.append(...blocked);
-    return undefined;
-  }
+  if (denied(main, "admin")) return undefined;
   const creating = params.id === "new";
   let original = null;
   const fields = {
@@ -151,20 +123,9 @@ export function adminProductFormPage(main, params) {
       toast(creating ? `Product “${p.name}” created` : `Product “${p.name}” saved`, "success");
       navigate("/admin/products");
     } catch (err) {
-      const byField = err.fieldErrors ? err.fieldErrors() : {};
-      let placed = false;
-      for (const [name, message] of Object.entries(byField)) {
-        if (fields[name]) {
-          setFieldError(fields[name], message);
-          placed = true;
-        }
-      }
-      if (err.code === "sku_taken") {
-        setFieldError(fields.sku, err.message);
-        placed = true;
-      }
+      const placed = showFieldErrors(fields, err, { sku_taken: "sku" });
       status.replaceChildren(notice("error", placed ? `${err.message}: see the fields above.` : err.message));
-      Object.values(fields).find((f) => f.input.getAttribute("aria-invalid") === "true")?.input.focus();
+      focusFirstInvalid(fields);
     } finally {
       submit.disabled = false;
     }

@@ -4,7 +4,7 @@ import { post } from "../api.js";
 import { field, h, notice, setFieldError } from "../dom.js";
 import { href, navigate } from "../router.js";
 import { signIn } from "../session.js";
-import { title } from "../widgets.js";
+import { focusFirstInvalid, showFieldErrors, title } from "../widgets.js";
 
 function authForm(main, query, { register }) {
   const fields = {};
@@ -33,21 +33,9 @@ function authForm(main, query, { register }) {
       const [path, qs = ""] = next.split("?");
       navigate(path, Object.fromEntries(new URLSearchParams(qs)));
     } catch (err) {
-      const byField = err.fieldErrors ? err.fieldErrors() : {};
-      let placed = false;
-      for (const [name, message] of Object.entries(byField)) {
-        if (fields[name]) {
-          setFieldError(fields[name], message);
-          placed = true;
-        }
-      }
-      if (err.code === "email_taken" || err.status === 409) {
-        setFieldError(fields.email, err.message);
-        placed = true;
-      }
+      const placed = showFieldErrors(fields, err, { email_taken: "email" });
       status.replaceChildren(notice("error", placed ? `${err.message}: see the fields above.` : err.message));
-      const firstBad = Object.values(fields).find((f) => f.input.getAttribute("aria-invalid") === "true");
-      (firstBad ? firstBad.input : fields.email.input).focus();
+      focusFirstInvalid(fields, fields.email.input);
     } finally {
       submit.disabled = false;
     }

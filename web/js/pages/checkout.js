@@ -6,7 +6,7 @@ import { post } from "../api.js";
 import * as cart from "../cart.js";
 import { field, h, notice, setFieldError } from "../dom.js";
 import { navigate } from "../router.js";
-import { guard, title } from "../widgets.js";
+import { denied, showFieldErrors, title } from "../widgets.js";
 import { totalsBlock } from "./cart.js";
 
 const ATTEMPT = "shop.checkoutAttempt";
@@ -31,11 +31,7 @@ function endAttempt() {
 }
 
 export function checkoutPage(main) {
-  const blocked = guard("customer");
-  if (blocked) {
-    main.append(...blocked);
-    return undefined;
-  }
+  if (denied(main, "customer")) return undefined;
   if (!cart.lines().length) {
     main.append(title("Checkout"), h("p", {}, "Your cart is empty. ", h("a", { href: "#/" }, "Browse the products")));
     return undefined;
@@ -93,12 +89,8 @@ export function checkoutPage(main) {
       if (err.code === "network_error") {
         status.replaceChildren(notice("error", `${err.message} Your order may already have been placed: press “Place order” again to retry safely, it will not be placed twice.`));
       } else {
-        const byField = err.fieldErrors();
-        for (const [name, message] of Object.entries(byField)) {
-          const key2 = name.replace(/^shippingAddress\./, "");
-          if (fields[key2]) setFieldError(fields[key2], message);
-          if (name === "paymentToken") setFieldError(token, message);
-        }
+        showFieldErrors({ ...fields, paymentToken: token }, err, Object.fromEntries(
+          Object.keys(fields).map((k) => [`shippingAddress.${k}`, k])));
         const short = err.details.filter((d) => d && d.productId && d.available !== undefined)
           .map((d) => { const l = cart.lines().find((x) => x.productId === d.productId); return `${l ? l.name : d.productId}: ${d.available} available`; });
         status.replaceChildren(notice("error", err.message, short.length ? h("ul", {}, short.map((t) => h("li", {}, t))) : null));

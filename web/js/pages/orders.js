@@ -7,7 +7,8 @@ import { money, shortId, when } from "../format.js";
 import { canCancel, FLOW, REASONS } from "../orderstates.js";
 import { href } from "../router.js";
 import { bus } from "../store.js";
-import { errorBox, guard, paymentLabel, statusBadge, title } from "../widgets.js";
+import { pagedList } from "../paged.js";
+import { denied, errorBox, paymentLabel, statusBadge, title } from "../widgets.js";
 
 const ORDER_EVENTS = ["order:created", "order:updated", "order:cancelled"];
 
@@ -17,19 +18,9 @@ function itemsSummary(order) {
 }
 
 export function myOrdersPage(main) {
-  const blocked = guard();
-  if (blocked) {
-    main.append(...blocked);
-    return undefined;
-  }
-  let alive = true;
-  let cursor = null;
-  const rows = new Map();
+  if (denied(main)) return undefined;
   const tbody = h("tbody");
   const problems = h("div");
-  const moreButton = h("button", { type: "button", class: "secondary" }, "Load more");
-  const more = h("div", { class: "more" }, moreButton);
-  more.hidden = true;
 
   function row(o) {
     const status = h("td", {}, statusBadge(o.status));
@@ -38,44 +29,25 @@ export function myOrdersPage(main) {
       h("td", {}, h("a", { href: href(`/orders/${o.id}`) }, `Order ${shortId(o.id)}`)),
       h("td", {}, when(o.createdAt)), h("td", {}, itemsSummary(o)),
       h("td", { class: "num" }, money(o.totalCents, o.currency)), status, payment);
-    return { tr, status, payment, o };
+    return { el: tr, status, payment, o };
   }
 
-  function put(o, atTop) {
-    const existing = rows.get(o.id);
-    if (existing) return existing;
-    const r = row(o);
-    rows.set(o.id, r);
-    if (atTop) tbody.prepend(r.tr);
-    else tbody.append(r.tr);
-    return r;
-  }
-
-  async function load(reset) {
-    problems.replaceChildren();
-    try {
-      const page = await get("/api/orders", { limit: 20, cursor: reset ? undefined : cursor });
-      if (!alive) return;
-      if (reset) {
-        rows.clear();
-        tbody.replaceChildren();
-      }
-      page.items.forEach((o) => put(o, false));
-      cursor = page.nextCursor;
-      more.hidden = !cursor;
-      if (!rows.size) problems.replaceChildren(notice("", "You have no orders yet. ", h("a", { href: "#/" }, "Start shopping")));
-    } catch (err) {
-      if (alive) problems.replaceChildren(errorBox(err, () => load(reset)));
-    }
-  }
-  moreButton.addEventListener("click", () => load(false));
+  const list = pagedList({
+    container: tbody,
+    problems,
+    fetchPage: (cursor) => get("/api/orders", { limit: 20, cursor }),
+    render: row,
+    onLoaded: () => {
+      if (!list.entries.size) problems.replaceChildren(notice("", "You have no orders yet. ", h("a", { href: "#/" }, "Start shopping")));
+    },
+  });
 
   const apply = (d) => {
-    const r = rows.get(d.orderId);
+    const r = list.entries.get(d.orderId);
     if (!r) {
       if (d.items) {
-        put({ id: d.orderId, createdAt: d.createdAt, items: d.items, totalCents: d.totalCents, currency: d.currency,
-          status: d.status, paymentStatus: d.paymentStatus }, true);
+        list.put({ id: d.orderId, createdAt: d.createdAt, items: d.items, totalCents: d.totalCents, currency: d.currency,
+          status: d.status, paymentStatus: d.paymentStatus }, { atTop: true });
         problems.replaceChildren();
       }
       return;
@@ -89,15 +61,15 @@ export function myOrdersPage(main) {
       r.payment.textContent = paymentLabel(d.paymentStatus);
     }
   };
-  const offs = [...ORDER_EVENTS.map((e) => bus.on(e, apply)), bus.on("live:gap", () => load(true))];
+  const offs = [...ORDER_EVENTS.map((e) => bus.on(e, apply)), bus.on("live:gap", () => list.load(true))];
   main.append(title("My orders"), problems,
     h("div", { class: "table-wrap" }, h("table", {},
       h("caption", { class: "visually-hidden" }, "Your orders, newest first"),
       h("thead", {}, h("tr", {}, ["Order", "Placed", "Items", "Total", "Status", "Payment"].map((t) => h("th", { class: t === "Total" ? "num" : null }, t)))),
-      tbody)), more);
-  load(true);
+      tbody)), list.more);
+  list.load(true);
   return () => {
-    alive = false;
+    list.stop();
     offs.forEach((off) => off());
   };
 }
@@ -112,11 +84,7 @@ function steps(order) {
 }
 
 export function orderPage(main, params, query) {
-  const blocked = guard();
-  if (blocked) {
-    main.append(...blocked);
-    return undefined;
-  }
+  if (denied(main)) return undefined;
   let alive = true;
   let order = null;
   let seq = 0;

@@ -9,7 +9,8 @@ import { money, moneyInput, parseMoney } from "../format.js";
 import { href, navigate } from "../router.js";
 import { bus } from "../store.js";
 import { toast } from "../toast.js";
-import { errorBox, stockBadge, title, updateStockBadge } from "../widgets.js";
+import { pagedList } from "../paged.js";
+import { stockBadge, title, updateStockBadge } from "../widgets.js";
 
 const PAGE = 12;
 const knownCategories = new Set();
@@ -51,19 +52,29 @@ function productCard(p, { fresh = false } = {}) {
     price,
     badge,
     h("div", { class: "actions" }, add.button));
-  return { li, p, badge, name, price, add };
+  return { el: li, p, badge, name, price, add };
 }
 
 export function storefrontPage(main, _params, query) {
-  let alive = true;
-  let cursor = null;
-  const cards = new Map();
   const grid = h("ul", { class: "grid", "aria-label": "Products" });
   const status = h("p", { class: "visually-hidden", "aria-live": "polite" });
   const problems = h("div");
-  const moreButton = h("button", { type: "button", class: "secondary" }, "Load more");
-  const more = h("div", { class: "more" }, moreButton);
-  more.hidden = true;
+  const list = pagedList({
+    container: grid,
+    problems,
+    fetchPage: (cursor) => get("/api/products", { ...pick(query), limit: PAGE, cursor }),
+    render: (p, { fresh }) => {
+      knownCategories.add(p.category);
+      return productCard(p, { fresh });
+    },
+    onLoaded: () => {
+      fillCategories();
+      if (!list.entries.size) problems.replaceChildren(notice("", "No products match these filters."));
+      status.textContent = `${list.entries.size} products shown${list.hasMore ? ", more available" : ""}.`;
+      grid.setAttribute("aria-busy", "false");
+    },
+  });
+  const cards = list.entries;
 
   const search = field("Search", h("input", { type: "search", name: "search", value: query.search || "", placeholder: "Product name" }));
   const categorySelect = h("select", { name: "category" });
@@ -100,43 +111,6 @@ export function storefrontPage(main, _params, query) {
     navigate("/", next);
   });
 
-  function addCard(p, { fresh = false, atTop = false } = {}) {
-    if (cards.has(p.id)) return;
-    const c = productCard(p, { fresh });
-    cards.set(p.id, c);
-    if (atTop) grid.prepend(c.li);
-    else grid.append(c.li);
-  }
-
-  async function load(reset) {
-    problems.replaceChildren();
-    moreButton.disabled = true;
-    try {
-      const page = await get("/api/products", { ...pick(query), limit: PAGE, cursor: reset ? undefined : cursor });
-      if (!alive) return;
-      if (reset) {
-        grid.replaceChildren();
-        cards.clear();
-      }
-      for (const p of page.items) {
-        addCard(p);
-        knownCategories.add(p.category);
-      }
-      fillCategories();
-      cursor = page.nextCursor;
-      more.hidden = !cursor;
-      if (cards.size === 0) problems.replaceChildren(notice("", "No products match these filters."));
-      status.textContent = `${cards.size} products shown${cursor ? ", more available" : ""}.`;
-      grid.setAttribute("aria-busy", "false");
-    } catch (err) {
-      if (!alive) return;
-      problems.replaceChildren(errorBox(err, () => load(reset)));
-    } finally {
-      moreButton.disabled = false;
-    }
-  }
-
-  moreButton.addEventListener("click", () => load(false));
 
   const offs = [
     bus.on("inventory:updated", (d) => {
@@ -156,7 +130,7 @@ export function storefrontPage(main, _params, query) {
       c.add.button.setAttribute("aria-label", `Add ${c.p.name} to cart`);
       c.price.textContent = money(c.p.priceCents, c.p.currency);
       if (c.p.active === false) {
-        c.li.remove();
+        c.el.remove();
         cards.delete(d.productId);
       }
     }),
@@ -166,18 +140,18 @@ export function storefrontPage(main, _params, query) {
       knownCategories.add(p.category);
       fillCategories();
       if (!matches(p, query)) return;
-      addCard(p, { fresh: true, atTop: true });
+      list.put(p, { fresh: true, atTop: true });
       problems.replaceChildren();
       status.textContent = `New product: ${p.name}`;
     }),
-    bus.on("live:gap", () => load(true)),
+    bus.on("live:gap", () => list.load(true)),
   ];
 
-  main.append(title(query.search ? `Products matching “${query.search}”` : "Products"), form, status, problems, grid, more);
+  main.append(title(query.search ? `Products matching “${query.search}”` : "Products"), form, status, problems, grid, list.more);
   grid.setAttribute("aria-busy", "true");
-  load(true);
+  list.load(true);
   return () => {
-    alive = false;
+    list.stop();
     offs.forEach((off) => off());
   };
 }
