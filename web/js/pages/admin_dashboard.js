@@ -12,6 +12,7 @@ import { errorBox, denied, title } from "../widgets.js";
 
 const HOUR_MS = 3600 * 1000;
 const MAX_PAGES = 10;
+const ALERTS_SHOWN = 8;
 
 export function adminDashboardPage(main) {
   if (denied(main, "admin")) return undefined;
@@ -21,6 +22,7 @@ export function adminDashboardPage(main) {
   const statsBox = h("div", { class: "stats", "aria-live": "polite" });
   const charts = h("div", { class: "charts" });
   const alertList = h("ul", { class: "alerts", "aria-label": "Stock alerts" });
+  const alertMore = h("p", { class: "muted" });
   const problems = h("div");
 
   function drawStats() {
@@ -48,16 +50,21 @@ export function adminDashboardPage(main) {
     charts.replaceChildren(
       barChart({ title: "Orders per minute, last hour", bins: orders, format: (v) => String(Math.round(v)) }),
       barChart({ title: "Revenue per minute, last hour", bins: revenue, format: (v) => money(v), kind: "revenue" }),
-      funnelChart({ title: "Status funnel (orders that reached each step)", stages: [...reached, { label: "cancelled", value: byStatus.cancelled || 0, kind: "revenue" }] }),
+      funnelChart({ title: "Status funnel: orders at or past each step (cancelled apart)", stages: [...reached, { label: "cancelled", value: byStatus.cancelled || 0, kind: "cancelled" }] }),
     );
   }
 
   function drawAlerts() {
-    const items = alerts.get().items;
+    // This session's live alerts first (newest first), then the rest by how little is left.
+    const items = [...alerts.get().items].sort((a, b) =>
+      (b.at || "").localeCompare(a.at || "") || a.available - b.available);
+    const shown = items.slice(0, ALERTS_SHOWN);
     alertList.replaceChildren(...(items.length
-      ? items.map((a) => h("li", { class: a.severity, "data-product-id": a.productId || "" }, `${a.severity === "critical" ? "Critical" : "Warning"}: ${a.message}`))
-      : [h("li", { class: "none" }, "No stock alerts.")]));
-    if (!items.length) alertList.firstChild.className = "muted";
+      ? shown.map((a) => h("li", { class: a.severity, "data-product-id": a.productId || "" }, `${a.severity === "critical" ? "Critical" : "Warning"}: ${a.message}`))
+      : [h("li", { class: "muted" }, "No stock alerts.")]));
+    alertMore.replaceChildren(...(items.length > shown.length
+      ? [`${items.length - shown.length} more below the threshold: `, h("a", { href: "#/admin/inventory" }, "see the inventory")]
+      : []));
   }
 
   async function loadStats() {
@@ -129,7 +136,7 @@ export function adminDashboardPage(main) {
   const tick = setInterval(drawCharts, 60000); // the hour window moves on
 
   main.append(title("Dashboard"), problems, statsBox,
-    h("h2", {}, "Stock alerts"), alertList,
+    h("h2", {}, "Stock alerts"), alertList, alertMore,
     h("h2", {}, "Activity"), charts,
     notice("", "New orders and cancellations also arrive as notifications while you are signed in."));
   drawAlerts();
