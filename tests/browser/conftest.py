@@ -84,9 +84,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def web_url(stack: Stack) -> str:
     """Where the stack serves the web client."""
-    url = stack.state().get("webUrl")
-    assert url, "the stack serves no web client (stack.json has no webUrl)"
-    return str(url).rstrip("/") + "/"
+    assert stack.web_url, "the stack serves no web client (stack.json has no webUrl)"
+    return stack.web_url.rstrip("/") + "/"
 
 
 class Shots:
