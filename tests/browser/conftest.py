@@ -25,7 +25,7 @@ CHROMIUM = Path(os.environ.get("SHOP_CHROMIUM", "/usr/bin/chromium"))
 SHOTS = ROOT / "var" / "screenshots"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
 #: How long a live change may take to show (a loaded 2-core machine; the figure is a bound, not a timing).
-LIVE = 30_000
+LIVE = 60_000
 
 
 def _why_skipped() -> str | None:

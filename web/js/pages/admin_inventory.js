@@ -116,18 +116,22 @@ export function adminInventoryPage(main) {
     }
   }
 
+  async function loadRecords() {
+    let cursor;
+    const all = [];
+    for (let i = 0; i < MAX_PAGES; i += 1) {
+      const page = await get("/api/inventory", { limit: 100, cursor });
+      all.push(...page.items);
+      cursor = page.nextCursor;
+      if (!cursor) break;
+    }
+    return all;
+  }
+
   async function load() {
     problems.replaceChildren();
     try {
-      await loadNames();
-      let cursor;
-      const all = [];
-      for (let i = 0; i < MAX_PAGES; i += 1) {
-        const page = await get("/api/inventory", { limit: 100, cursor });
-        all.push(...page.items);
-        cursor = page.nextCursor;
-        if (!cursor) break;
-      }
+      const [all] = await Promise.all([loadRecords(), loadNames()]);
       if (!alive) return;
       rows.clear();
       tbody.replaceChildren();

@@ -10,7 +10,7 @@ import { toast } from "../toast.js";
 import { pagedList } from "../paged.js";
 import { denied, errorBox, focusFirstInvalid, showFieldErrors, title } from "../widgets.js";
 
-export function adminProductsPage(main) {
+export function adminProductsPage(main, _params, query) {
   if (denied(main, "admin")) return undefined;
   const tbody = h("tbody");
   const problems = h("div");
@@ -27,14 +27,14 @@ export function adminProductsPage(main) {
     container: tbody,
     problems,
     fetchPage: (cursor) => get("/api/products", { limit: 50, cursor }),
-    render: (p) => {
-      const el = h("tr", { "data-product-id": p.id });
+    render: (p, { fresh }) => {
+      const el = h("tr", { "data-product-id": p.id, class: fresh ? "row-new" : null });
       fillRow(el, p);
       return { el, p };
     },
   });
   const offs = [
-    bus.on("admin:product:created", (d) => list.put({ id: d.productId, ...d }, { atTop: true })),
+    bus.on("admin:product:created", (d) => list.put({ id: d.productId, ...d }, { atTop: true, fresh: true })),
     bus.on("admin:product:updated", (d) => {
       const r = list.entries.get(d.productId);
       if (r) {
@@ -49,7 +49,13 @@ export function adminProductsPage(main) {
       h("caption", { class: "visually-hidden" }, "Products"),
       h("thead", {}, h("tr", {}, ["Name", "SKU", "Category", "Price", "Shown"].map((t) => h("th", { class: t === "Price" ? "num" : null }, t)))),
       tbody)), list.more);
-  list.load(true);
+  list.load(true).then(() => {
+    // The list is in name order: show the product just created first, whatever its name.
+    if (!query.created) return;
+    get(`/api/products/${encodeURIComponent(query.created)}`)
+      .then((p) => list.put(p, { atTop: true, fresh: true }))
+      .catch((err) => problems.replaceChildren(errorBox(err)));
+  });
   return () => {
     list.stop();
     offs.forEach((off) => off());
@@ -121,7 +127,7 @@ export function adminProductFormPage(main, params) {
     try {
       const p = creating ? await post("/api/products", send) : await patch(`/api/products/${encodeURIComponent(params.id)}`, send);
       toast(creating ? `Product “${p.name}” created` : `Product “${p.name}” saved`, "success");
-      navigate("/admin/products");
+      navigate("/admin/products", creating ? { created: p.id } : {});
     } catch (err) {
       const placed = showFieldErrors(fields, err, { sku_taken: "sku" });
       status.replaceChildren(notice("error", placed ? `${err.message}: see the fields above.` : err.message));
