@@ -52,6 +52,14 @@ def test_new_product_shows_in_open_storefronts_and_low_stock_alerts_the_dashboar
     assert shopper.not_reloaded()
     shot(shopper.page, "storefront shows the new product")
 
+    page.get_by_role("link", name=f"Edit {name}").click()
+    expect(page.get_by_label("Price")).to_have_value("49.50")
+    page.get_by_label("Price").fill("45")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("h1")).to_have_text("Products")
+    expect(card).to_contain_text("$45.00", timeout=LIVE)  # product:updated, live
+    shot(shopper.page, "storefront shows the new price")
+
     admin.nav("/admin/inventory")
     row = page.locator("tr", has_text=sku)
     expect(row.locator("[data-col=available]")).to_have_text("25")

@@ -17,6 +17,7 @@ export function pagedList({ fetchPage, container, render, keyOf = (item) => item
   const button = h("button", { type: "button", class: "secondary" }, "Load more");
   const more = h("div", { class: "more" }, button);
   more.hidden = true;
+  const loading = h("p", { class: "loading" }, "Loading…");
 
   function put(item, { atTop = false, fresh = false } = {}) {
     const key = keyOf(item);
@@ -31,6 +32,7 @@ export function pagedList({ fetchPage, container, render, keyOf = (item) => item
   async function load(reset = false) {
     const mine = reset ? ++generation : generation;
     button.disabled = true;
+    if (!entries.size) problems.replaceChildren(loading);
     try {
       const page = await fetchPage(reset ? undefined : cursor);
       if (!alive || mine !== generation) return;

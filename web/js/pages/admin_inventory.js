@@ -66,23 +66,32 @@ export function adminInventoryPage(main) {
     return form;
   }
 
+  // The row is built once; live updates change its cells, never its forms (an admin may be typing).
+  function build(r) {
+    r.cells = {
+      name: h("td"),
+      stock: h("td", { class: "num", "data-col": "stock" }),
+      reserved: h("td", { class: "num", "data-col": "reserved" }),
+      sold: h("td", { class: "num", "data-col": "sold" }),
+      available: h("td", { class: "num", "data-col": "available" }),
+      state: h("td", { "data-col": "state" }),
+    };
+    r.tr.replaceChildren(...Object.values(r.cells), h("td", {}, adjustForm(r, "delta")), h("td", {}, adjustForm(r, "stock")));
+    fill(r);
+  }
+
   function fill(r) {
     const lv = level(r);
     const a = alertFor(r.productId);
     r.alertMessage = a ? a.message : null;
     r.tr.className = lv === "ok" ? "" : `row-${lv}`;
     r.tr.dataset.level = lv;
-    r.tr.replaceChildren(
-      h("td", {}, names.get(r.productId) || r.sku, h("br"), h("span", { class: "muted" }, r.sku)),
-      h("td", { class: "num", "data-col": "stock" }, String(r.stock)),
-      h("td", { class: "num", "data-col": "reserved" }, String(r.reserved)),
-      h("td", { class: "num", "data-col": "sold" }, String(r.sold ?? 0)),
-      h("td", { class: "num", "data-col": "available" }, String(r.available)),
-      h("td", { "data-col": "state" }, h("span", { class: lv === "out" ? "stock out" : lv === "low" ? "stock low" : "stock ok" },
-        lv === "ok" ? "OK" : lv === "low" ? `Low: ${stockText(r.available)}` : "Out of stock"),
-      a ? h("div", { class: "muted", "data-alert": a.severity }, a.message) : null),
-      h("td", {}, adjustForm(r, "delta")),
-      h("td", {}, adjustForm(r, "stock")));
+    r.cells.name.replaceChildren(names.get(r.productId) || r.sku, h("br"), h("span", { class: "muted" }, r.sku));
+    for (const k of ["stock", "reserved", "available"]) r.cells[k].textContent = String(r[k]);
+    r.cells.sold.textContent = String(r.sold ?? 0);
+    r.cells.state.replaceChildren(h("span", { class: lv === "out" ? "stock out" : lv === "low" ? "stock low" : "stock ok" },
+      lv === "ok" ? "OK" : lv === "low" ? `Low: ${stockText(r.available)}` : "Out of stock"),
+    a ? h("div", { class: "muted", "data-alert": a.severity }, a.message) : null);
   }
 
   function apply(d) {
@@ -92,16 +101,14 @@ export function adminInventoryPage(main) {
       return;
     }
     for (const k of ["stock", "reserved", "available", "sold", "sku"]) if (d[k] !== undefined) r[k] = d[k];
-    const focusedName = r.tr.contains(document.activeElement) ? document.activeElement.name : null;
     fill(r);
-    if (focusedName) r.tr.querySelector(`[name="${focusedName}"]`)?.focus();
   }
 
   function put(rec, atTop = false) {
     if (rows.has(rec.productId)) return;
     const r = { ...rec, tr: h("tr", { "data-product-id": rec.productId }) };
     rows.set(rec.productId, r);
-    fill(r);
+    build(r);
     if (atTop) tbody.prepend(r.tr);
     else tbody.append(r.tr);
   }
@@ -129,7 +136,7 @@ export function adminInventoryPage(main) {
   }
 
   async function load() {
-    problems.replaceChildren();
+    problems.replaceChildren(h("p", { class: "loading" }, "Loading the inventory…"));
     try {
       const [all] = await Promise.all([loadRecords(), loadNames()]);
       if (!alive) return;
@@ -137,6 +144,7 @@ export function adminInventoryPage(main) {
       tbody.replaceChildren();
       all.sort((a, b) => (a.available - b.available) || String(names.get(a.productId) || a.sku).localeCompare(String(names.get(b.productId) || b.sku)));
       all.forEach((rec) => put(rec));
+      problems.replaceChildren();
     } catch (err) {
       if (alive) problems.replaceChildren(errorBox(err, load));
     }
