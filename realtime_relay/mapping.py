@@ -36,7 +36,7 @@ _ROUTES: dict[str, tuple[str | None, str | None, str | None]] = {
     ORDER_DELIVERED: ("order:updated", None, "admin:order:updated"),
     ORDER_CANCELLED: ("order:cancelled", None, "admin:order:cancelled"),
     INVENTORY_UPDATED: (None, "inventory:updated", "admin:inventory:updated"),
-    PRODUCT_CREATED: (None, None, "admin:product:created"),
+    PRODUCT_CREATED: (None, "product:created", "admin:product:created"),
     PRODUCT_UPDATED: (None, "product:updated", "admin:product:updated"),
 }
 

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
 
-DEFAULT_PORTS = {"api": 3008, "relay": 3009, "metrics": 3010, "kafka": 9092, "mongodb": 27017, "aws": 4566}
+DEFAULT_PORTS = {"web": 3000, "api": 3008, "relay": 3009, "metrics": 3010, "kafka": 9092, "mongodb": 27017, "aws": 4566}
 
 
 def free_port() -> int:
@@ -39,6 +39,7 @@ class StackSettings(BaseSettings):
 
     root: ClassVar[Path] = ROOT
     data_dir: Path = ROOT / "var" / "data"
+    web_port: int = DEFAULT_PORTS["web"]
     api_port: int = DEFAULT_PORTS["api"]
     relay_port: int = DEFAULT_PORTS["relay"]
     metrics_port: int = DEFAULT_PORTS["metrics"]
@@ -86,6 +87,15 @@ class StackSettings(BaseSettings):
     @property
     def aws(self) -> str:
         return self.aws_endpoint_url or f"http://127.0.0.1:{self.ports['aws']}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://localhost:{self.ports['web']}"
+
+    @property
+    def web_origins(self) -> tuple[str, ...]:
+        """The origins a browser shows for the site (the relay's allow-list accepts them)."""
+        return (self.web_url, f"http://127.0.0.1:{self.ports['web']}")
 
     @property
     def api_url(self) -> str:

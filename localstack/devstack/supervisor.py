@@ -26,6 +26,8 @@ from devstack.scheduler import Scheduler
 from devstack.services import Service, ServiceError, kafka_service, mongodb_service, moto_service
 from devstack.settings import StackSettings
 from devstack.template import App, load_app
+from devstack.web import WebConfig, web_app
+from shop.config import Settings
 
 log = logging.getLogger("devstack")
 
@@ -154,6 +156,7 @@ class Stack:
                                      region=s.region, fetch_wait_ms=s.kafka_fetch_wait_ms,
                                      invocation_log=invocation_log)
         self._step(f"✓ Kafka event-source mappings ({len(self.pollers)})")
+        web_runner = await self.serve_web(runtime)
         if self.app.schedules:
             self.scheduler = Scheduler(self.app.schedules, runtime, interval_override=s.schedule_interval)
             self.scheduler.start()
@@ -175,6 +178,7 @@ class Stack:
                 self.scheduler.stop()
             for poller in self.pollers:
                 await asyncio.to_thread(poller.join, 5)
+            await web_runner.cleanup()
             await runner.cleanup()
             await metrics_runner.cleanup()
             await runtime.close()
@@ -202,6 +206,25 @@ class Stack:
         self._step(f"✓ metrics :{self.s.ports['metrics']}")
         return runner
 
+    async def serve_web(self, runtime: LambdaRuntime) -> web.AppRunner:
+        """The web client from ``web/``, with a ``config.json`` naming this stack's API and relay, and
+        the tax rate the functions charge (their ``TAX_RATE_BPS``, else the shop's default)."""
+        s = self.s
+        envs = [pool.spec.environment for pool in runtime.pools.values()]
+        rates = [env["TAX_RATE_BPS"] for env in envs if "TAX_RATE_BPS" in env]
+        tax = rates[0] if rates else Settings.model_fields["tax_rate_bps"].default
+        config = WebConfig(api_url=s.api_url, ws_url=s.ws_url, tax_rate_bps=int(tax))
+        runner = web.AppRunner(web_app(config), access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", s.ports["web"], reuse_address=True).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise StackError(f"Web client: cannot listen on port {s.ports['web']}: {exc.strerror}. "
+                             "Set DEVSTACK_WEB_PORT to use another port.") from exc
+        self._step(f"✓ Web client :{s.ports['web']}")
+        return runner
+
     def start_relay(self) -> None:
         s = self.s
         if not (s.root / "realtime_relay" / "__main__.py").exists():
@@ -221,6 +244,7 @@ class Stack:
         env = dict(os.environ)
         env.update(self.service_env())
         env.update({"RELAY_HOST": "127.0.0.1", "RELAY_PORT": str(s.ports["relay"]), "RELAY_INSTANCE_ID": "relay-1"})
+        env.setdefault("RELAY_ALLOWED_ORIGINS", ",".join(s.web_origins))
         log_file = (s.log_dir / "relay.log").open("ab")
         self.relay = subprocess.Popen([sys.executable, "-m", "realtime_relay"], env=env, stdout=log_file,
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
@@ -276,6 +300,7 @@ class Stack:
         state = {
             "pid": os.getpid(),
             "ready": ready,
+            "webUrl": s.web_url,
             "apiUrl": s.api_url,
             "wsUrl": s.ws_url if self.relay is not None else None,
             "metricsUrl": s.metrics_url,
@@ -302,6 +327,7 @@ class Stack:
         s = self.s
         password = "(ADMIN_PASSWORD)" if os.environ.get("ADMIN_PASSWORD") else s.admin_password
         rows = [
+            ("Web client", s.web_url),
             ("API Gateway", s.api_url + "/api"),
             ("Realtime relay", s.ws_url if self.relay else "(not running)"),
             ("Kafka (MSK)", s.kafka + ("" if s.kafka_bootstrap else "  [embedded Tansu]")),

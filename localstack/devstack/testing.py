@@ -84,6 +84,7 @@ class Stack:
         state = self.state()
         self.api_url: str = state["apiUrl"]
         self.ws_url: str | None = state.get("wsUrl")
+        self.web_url: str | None = state.get("webUrl")
         self.kafka_bootstrap: str = state["kafkaBootstrapServers"]
         self.mongodb_uri: str = state["mongodbUri"]
         self.aws_endpoint_url: str = state["awsEndpointUrl"]

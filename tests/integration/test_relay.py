@@ -372,9 +372,10 @@ def test_every_topic_maps_to_its_websocket_events(relay: RelayProcess, producer:
         ("order:cancelled", ids["order.cancelled"])])
     status = {f["id"]: f["data"]["status"] for f in owner.seen if f.get("type") == "event"}
     assert (status[ids["order.shipped"]], status[ids["order.delivered"]]) == ("shipped", "delivered")
-    got = watcher.until_all([ids["inventory.updated"], ids["product.updated"]]) + watcher.drain()
+    got = watcher.until_all([ids["inventory.updated"], ids["product.created"], ids["product.updated"]]) + watcher.drain()
     assert sorted(events(got, ids.values())) == sorted([
-        ("inventory:updated", ids["inventory.updated"]), ("product:updated", ids["product.updated"])])
+        ("inventory:updated", ids["inventory.updated"]), ("product:created", ids["product.created"]),
+        ("product:updated", ids["product.updated"])])
     assert sorted(events(admin.until_all(list(ids.values())), ids.values())) == sorted([
         ("admin:order:created", ids["order.created"]), ("admin:order:updated", ids["order.updated"]),
         ("admin:order:updated", ids["order.shipped"]), ("admin:order:updated", ids["order.delivered"]),

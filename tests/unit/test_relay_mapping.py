@@ -75,8 +75,9 @@ def test_alert_threshold_is_strict_and_configurable() -> None:
 
 
 def test_product_events() -> None:
-    """product.created is admin-only; product.updated also goes to inventory subscribers."""
-    assert routes("product.created", {"productId": "p"}) == [(ADMIN, None, "admin:product:created")]
+    """product.created and product.updated go to inventory subscribers (storefronts) and admins."""
+    assert routes("product.created", {"productId": "p"}) == [(INVENTORY, None, "product:created"),
+                                                             (ADMIN, None, "admin:product:created")]
     assert routes("product.updated", {"productId": "p"}) == [(INVENTORY, None, "product:updated"),
                                                              (ADMIN, None, "admin:product:updated")]
 
