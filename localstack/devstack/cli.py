@@ -2,6 +2,7 @@
 
   devstack up                 start everything (Ctrl-C stops it all)
   devstack stop | status      stop / describe a running stack
+  devstack check              check the shop's invariants over the database (exit 1 on a violation)
   devstack reset              wipe the data folder
   devstack invoke Fn -e ev.json              run one function once (like `sam local invoke`)
   devstack generate-event kafka --topic T --value '{...}'   print a Kafka event
@@ -82,6 +83,12 @@ def cmd_reset(args: argparse.Namespace) -> int:
     else:
         print(f"nothing to remove at {s.data_dir}")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from devstack.check import run_check
+
+    return run_check(_settings(args), stuck_after=args.stuck_after, as_json=args.json)
 
 
 def _stack_env(s: StackSettings) -> dict[str, str]:
@@ -209,6 +216,14 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name)
         common(p)
         p.set_defaults(fn=fn)
+
+    chk = sub.add_parser("check", help="check the shop's invariants over the database (exit 1 on a violation)")
+    common(chk)
+    chk.add_argument("--stuck-after", type=float, metavar="SECONDS",
+                     help="an order's saga problems count once it has not changed for this long "
+                          "(default: SAGA_STUCK_AFTER_SECONDS, 60)")
+    chk.add_argument("--json", action="store_true", help="print the report as JSON")
+    chk.set_defaults(fn=cmd_check)
 
     inv = sub.add_parser("invoke", help="invoke one function once with an event file")
     common(inv)

@@ -33,8 +33,21 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from devstack.testing import ADDRESS, TEST_ENV, Stack, wait_for
+from devstack.testing import TEST_ENV, Stack, wait_for
 from shop.saga import service as saga
+
+# TODO(rebase): from devstack.testing once the tests branch is merged
+ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
+
+
+def _new_product(stack: Stack, stock: int) -> str:
+    tag = uuid.uuid4().hex[:10]
+    r = stack.http("POST", "/api/products", token=stack.admin_token(), json_body={
+        "name": f"Widget {tag}", "description": "fault test", "priceCents": 1000, "currency": "USD",
+        "sku": f"F-{tag}", "stock": stock, "category": "faults"})
+    assert r.status == 201, r
+    return str(r.json["id"])
+
 
 pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
 
@@ -47,7 +60,7 @@ SETTLE = 60.0
 CUSTOMERS = 4
 WARM_UP = 5.0  # seconds of orders before the fault
 AFTER = 3.0  # seconds of orders after recovery
-#: Longer than a Kafka consumer's retry budget (6 attempts × a 2 s server-selection timeout + backoff).
+#: Longer than a Kafka consumer's retry budget (6 attempts of a 2 s server-selection timeout + backoff).
 DATABASE_OUTAGE = 25.0
 RELAY_PAUSE = 20.0
 
@@ -136,8 +149,8 @@ class Catalog:
 
 def catalog(stack: Stack) -> Catalog:
     """Two products nobody can exhaust, two that run out within seconds."""
-    return Catalog(plenty=[str(stack.new_product(stock=100_000)["id"]) for _ in range(2)],
-                   scarce=[str(stack.new_product(stock=12)["id"]) for _ in range(2)])
+    return Catalog(plenty=[_new_product(stack, 100_000) for _ in range(2)],
+                   scarce=[_new_product(stack, 12) for _ in range(2)])
 
 
 @dataclass

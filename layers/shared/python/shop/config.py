@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     outbox_grace_seconds: float = 5.0
     cors_allow_origin: str = "*"
     max_body_bytes: int = 64 * 1024
+    mongodb_server_selection_timeout_ms: int = 2000
+    saga_stuck_after_seconds: float = 60.0
+    event_log_retention_seconds: float = 7 * 24 * 3600.0
 
 
 @lru_cache(maxsize=1)

@@ -10,6 +10,8 @@ class ShopError(Exception):
 
     status = 500
     code = "internal_error"
+    #: seconds after which a retry may succeed (sent as ``Retry-After``), if the error knows
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, code: str | None = None, details: list[Any] | None = None) -> None:
         super().__init__(message)
@@ -70,3 +72,11 @@ class ConcurrentUpdate(ShopError):
 
     status = 409
     code = "concurrent_update"
+
+
+class ServiceUnavailable(ShopError):
+    """A dependency (the database) cannot be reached right now; the client may retry after a moment."""
+
+    status = 503
+    code = "service_unavailable"
+    retry_after = 5

@@ -16,10 +16,11 @@ from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ValidationError
+from pymongo.errors import ConnectionFailure
 
 from shop.auth.caller import ROLES, Caller
 from shop.config import get_settings
-from shop.errors import BadRequest, Forbidden, PayloadTooLarge, ShopError, Unauthorized
+from shop.errors import BadRequest, Forbidden, PayloadTooLarge, ServiceUnavailable, ShopError, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,11 @@ def response(status: int, body: Any, headers: dict[str, str] | None = None) -> d
     }
 
 
+def error_response(exc: ShopError) -> dict[str, Any]:
+    """The contract's error shape for ``exc``, with ``Retry-After`` when the error says when to retry."""
+    return response(exc.status, exc.to_body(), {"Retry-After": str(exc.retry_after)} if exc.retry_after else None)
+
+
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -153,7 +159,10 @@ def api_handler(fn: Callable[[Request], tuple[int, Any]]) -> Handler:
         except ShopError as exc:
             if exc.status >= 500:
                 log.error("request failed: %s", exc.message)
-            return response(exc.status, exc.to_body())
+            return error_response(exc)
+        except ConnectionFailure as exc:  # the database is away (restarting): a quick 503, not a 500
+            log.warning("database unreachable in %s: %s", fn.__name__, exc)
+            return error_response(ServiceUnavailable("the database is unreachable; retry in a few seconds"))
         except Exception:
             log.exception("unhandled error in %s", fn.__name__)
             return response(500, ShopError("internal error").to_body())

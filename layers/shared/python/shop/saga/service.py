@@ -34,6 +34,11 @@ WATERMARK_MARGIN = 15.0
 
 PAGE = 500
 
+#: Re-drives of an order that does not settle back off: after ``stuck_after`` (at least ``MIN_BACKOFF``
+#: seconds), then twice that, up to ``2 ** MAX_DOUBLINGS`` times it.
+MIN_BACKOFF = 5.0
+MAX_DOUBLINGS = 6
+
 
 @dataclass
 class PassResult:
@@ -61,14 +66,18 @@ def _send(events: list[dict[str, Any]]) -> None:
 
 def reconcile(db: Db, *, stuck_after: float, now: float | None = None, send: Sender | None = None,
               limit: int = PAGE) -> PassResult:
-    """One pass: re-drive the orders stuck between saga steps for ``stuck_after`` seconds or more."""
+    """One pass: re-drive the orders stuck between saga steps for ``stuck_after`` seconds or more.
+
+    ``stuck_after`` 0 (the broker came back empty) re-drives every unsettled order at once, whatever
+    its back-off.
+    """
     now = time.time() if now is None else now
     send = send or _send
     result = PassResult()
     since = store.watermark(db)
     window_end = store.iso(now - stuck_after)
     fresh = store.orders_updated_between(db, since, window_end, limit)
-    watching = store.watched(db, limit)
+    watching = store.watched(db, limit, due_by=None if stuck_after == 0 else now)
     orders = {str(o["_id"]): o for o in fresh}
     orders.update({str(o["_id"]): o for o in store.orders_by_id(db, set(watching) - set(orders))})
     snaps = store.snapshots(db, list(orders.values()))
@@ -88,7 +97,8 @@ def reconcile(db: Db, *, stuck_after: float, now: float | None = None, send: Sen
                 and (last_redrive is None or now - float(last_redrive) >= stuck_after)):
             due.append(s)
         elif entry is None:
-            store.watch(db, s.order_id, {"since": now, "redrivenAt": None, "redrives": 0})
+            store.watch(db, s.order_id, {"since": now, "nextAt": (s.last_activity() or now) + stuck_after,
+                                         "redrivenAt": None, "redrives": 0})
 
     if due:
         wanted = {s.order_id: domain.redrive_types(s) for s in due}
@@ -108,9 +118,13 @@ def reconcile(db: Db, *, stuck_after: float, now: float | None = None, send: Sen
             result.republished = len(batch)
         for s in due:
             entry = watching.get(s.order_id) or {"since": now, "redrives": 0}
-            store.watch(db, s.order_id, {"since": entry["since"], "redrivenAt": now,
-                                         "redrives": int(entry.get("redrives", 0)) + 1,
-                                         "problems": [p.code for p in domain.order_problems(s)]})
+            redrives = int(entry.get("redrives", 0)) + 1
+            store.watch(db, s.order_id, {
+                "since": entry["since"], "redrivenAt": now, "redrives": redrives,
+                # an order that does not settle is looked at less and less often, so it cannot crowd out others
+                "nextAt": now + max(stuck_after, MIN_BACKOFF) * 2 ** min(redrives - 1, MAX_DOUBLINGS),
+                "problems": [p.code for p in domain.order_problems(s)],
+            })
     result.settled = store.unwatch(db, settled)
     result.watching = result.unsettled
 
@@ -122,7 +136,7 @@ def reconcile(db: Db, *, stuck_after: float, now: float | None = None, send: Sen
         log.warning("saga reconciler re-published %d event(s) of %d stuck order(s): %s", result.republished,
                     len(result.redriven), ", ".join(result.redriven[:10]))
     if result.not_in_log:
-        log.warning("saga reconciler: events of %d stuck order(s) are not in the event log yet: %s",
+        log.warning("saga reconciler: events of %d stuck order(s) are not in the event log: %s",
                     len(result.not_in_log), dict(list(result.not_in_log.items())[:5]))
     return result
 

@@ -92,9 +92,10 @@ def set_watermark(db: Db, value: str) -> None:
             db[STATE].replace_one({"_id": WATERMARK_ID}, {"value": value})
 
 
-def watched(db: Db, limit: int) -> dict[str, Doc]:
-    """The watch list (oldest first), by order id."""
-    return {str(d["_id"]): d for d in db[WATCH].find({}).sort("since", ASCENDING).limit(limit)}
+def watched(db: Db, limit: int, *, due_by: float | None = None) -> dict[str, Doc]:
+    """The watch list by order id, the longest due first; ``due_by`` keeps entries due by then."""
+    query: dict[str, Any] = {} if due_by is None else {"nextAt": {"$lte": due_by}}
+    return {str(d["_id"]): d for d in db[WATCH].find(query).sort("nextAt", ASCENDING).limit(limit)}
 
 
 def watch(db: Db, order_id: str, entry: Doc) -> None:
