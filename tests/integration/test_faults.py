@@ -54,10 +54,13 @@ pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
 ROOT = Path(__file__).resolve().parents[2]
 
 #: The saga timeout of this stack, so a re-drive happens well within the 60 s allowed.
-STUCK_AFTER = 8
+STUCK_AFTER = 15
 #: How long a fault may take to settle after recovery (the issue's requirement).
 SETTLE = 60.0
 CUSTOMERS = 6
+#: Each customer's pace (orders per second): together well below what the saga settles per second on
+#: a busy 2-core machine, so what is measured is recovery, not a backlog of the load itself.
+PACE = 0.75
 WARM_UP = 6.0  # seconds of orders before the fault
 AFTER = 3.0  # seconds of orders after recovery
 #: Longer than a Kafka consumer's retry budget (6 attempts of a 2 s server-selection timeout + backoff).
@@ -214,6 +217,7 @@ class Shoppers:
         n = 0
         while not self._halt.is_set():
             n += 1
+            asked = time.monotonic()
             try:
                 r = self.own.stack.http("POST", "/api/orders", token=self.tokens[i], json_body=self._body(rng, n),
                                         headers={"Idempotency-Key": str(uuid.uuid4())}, timeout=15)
@@ -226,7 +230,7 @@ class Shoppers:
                 self.answers[str(r.status)] += 1
                 if r.status == 201:
                     self.accepted.append((i, str(r.json["id"])))
-            self._halt.wait(0.02)
+            self._halt.wait(max(0.0, 1 / PACE - (time.monotonic() - asked)))
 
 
 @pytest.fixture
