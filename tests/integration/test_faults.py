@@ -33,21 +33,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from devstack.testing import TEST_ENV, Stack, wait_for
+from devstack.testing import ADDRESS, TEST_ENV, Stack, wait_for
 from shop.saga import service as saga
-
-# TODO(rebase): from devstack.testing once the tests branch is merged
-ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
-
-
-def _new_product(stack: Stack, stock: int) -> str:
-    tag = uuid.uuid4().hex[:10]
-    r = stack.http("POST", "/api/products", token=stack.admin_token(), json_body={
-        "name": f"Widget {tag}", "description": "fault test", "priceCents": 1000, "currency": "USD",
-        "sku": f"F-{tag}", "stock": stock, "category": "faults"})
-    assert r.status == 201, r
-    return str(r.json["id"])
-
 
 pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
 
@@ -144,9 +131,9 @@ def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnStack]:
 
 def warm_up(stack: Stack) -> None:
     """One paid and one declined order through every function of the saga, so cold starts are not measured."""
-    assert stack.http("GET", "/api/products?limit=1", timeout=180).status == 200
+    stack.warm_up()
     token = stack.customer_token("fault-warm-up")
-    product = _new_product(stack, 10)
+    product = str(stack.new_product(stock=10)["id"])
     ids = []
     for payment_token in ("tok_visa", "tok_declined"):
         r = stack.http("POST", "/api/orders", token=token, timeout=180, json_body={
@@ -170,8 +157,8 @@ class Catalog:
 
 def catalog(stack: Stack) -> Catalog:
     """Two products nobody can exhaust, two that run out within seconds."""
-    return Catalog(plenty=[_new_product(stack, 100_000) for _ in range(2)],
-                   scarce=[_new_product(stack, 6) for _ in range(2)])
+    return Catalog(plenty=[str(stack.new_product(stock=100_000)["id"]) for _ in range(2)],
+                   scarce=[str(stack.new_product(stock=6)["id"]) for _ in range(2)])
 
 
 @dataclass
