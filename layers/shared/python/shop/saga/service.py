@@ -128,8 +128,9 @@ def reconcile(db: Db, *, stuck_after: float, now: float | None = None, send: Sen
     result.settled = store.unwatch(db, settled)
     result.watching = result.unsettled
 
-    if len(fresh) >= limit:
-        store.set_watermark(db, str(fresh[-1]["updatedAt"]))
+    if len(fresh) >= limit:  # a full page: the next pass goes on from its last second
+        last = domain.epoch(fresh[-1]["updatedAt"]) or now
+        store.set_watermark(db, store.iso(last) if store.iso(last) > since else store.iso(last + 1))
     else:
         store.set_watermark(db, max(since, min(window_end, store.iso(now - WATERMARK_MARGIN))))
     if result.redriven:

@@ -29,7 +29,11 @@ _ORDER_FIELDS = {"status": 1, "paymentStatus": 1, "items": 1, "updatedAt": 1, "o
 
 
 def orders_updated_between(db: Db, since: str, until: str, limit: int) -> list[Doc]:
-    """Orders whose ``updatedAt`` (ISO string) is in ``[since, until)``, oldest change first."""
+    """Orders whose ``updatedAt`` (ISO string) is in ``[since, until)``, oldest change first.
+
+    Give whole-second bounds (:func:`iso`): the local stand-in compares ISO-8601 strings as times
+    truncated to the second, so only whole-second bounds select the same orders there and on MongoDB.
+    """
     query = {"updatedAt": {"$gte": since, "$lt": until}}
     return list(db["orders"].find(query, _ORDER_FIELDS).sort([("updatedAt", ASCENDING), ("_id", ASCENDING)])
                 .limit(limit))
@@ -114,5 +118,5 @@ def unwatch(db: Db, order_ids: Iterable[str]) -> int:
 
 
 def iso(epoch_seconds: float) -> str:
-    """Epoch seconds as the ISO-8601 UTC string the documents' ``updatedAt`` uses."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_seconds)) + f".{int(epoch_seconds % 1 * 1000):03d}Z"
+    """The whole second of ``epoch_seconds`` as the ISO-8601 UTC string the documents' ``updatedAt`` uses."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch_seconds))
