@@ -5,6 +5,7 @@
   devstack logs [FN…] [--follow] [--since 10m] [--filter TEXT] [--correlation-id ID]
   devstack trace ORDER_ID|CORRELATION_ID     one order's path through the system, hop by hop
   devstack dlq [redrive [--id ID…]]          failed batches in the on-failure destinations; replay them
+  devstack check              check the shop's invariants over the database (exit 1 on a violation)
   devstack reset              wipe the data folder
   devstack invoke Fn -e ev.json              run one function once (like `sam local invoke`)
   devstack generate-event kafka --topic T --value '{...}'   print a Kafka event
@@ -200,6 +201,12 @@ def cmd_reset(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from devstack.check import run_check
+
+    return run_check(_settings(args), stuck_after=args.stuck_after, as_json=args.json)
+
+
 def _stack_env(s: StackSettings) -> dict[str, str]:
     """The running stack's service addresses (if one runs), else the defaults."""
     try:
@@ -369,6 +376,14 @@ def main(argv: list[str] | None = None) -> int:
     dl.add_argument("-t", "--template", default=str(ROOT / "template.yaml"))
     dl.add_argument("--parameter", action="append", help="Name=Value template parameter; repeatable")
     dl.set_defaults(fn=cmd_dlq)
+
+    chk = sub.add_parser("check", help="check the shop's invariants over the database (exit 1 on a violation)")
+    common(chk)
+    chk.add_argument("--stuck-after", type=float, metavar="SECONDS",
+                     help="an order's saga problems count once it has not changed for this long "
+                          "(default: SAGA_STUCK_AFTER_SECONDS, 60)")
+    chk.add_argument("--json", action="store_true", help="print the report as JSON")
+    chk.set_defaults(fn=cmd_check)
 
     inv = sub.add_parser("invoke", help="invoke one function once with an event file")
     common(inv)

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.procutil import die_with_parent
+from devstack.procutil import clear_stale_pid_file, die_with_parent
 from devstack.settings import port_in_use
 
 
@@ -33,10 +33,16 @@ class Service:
     log_path: Path
     env: dict[str, str] | None = None
     hint: str = ""
+    #: which of the stack's services this is (``kafka``, ``mongodb``, ``aws``; the port names)
+    kind: str = ""
+    #: the service's own pid file; a stale one (dead or zombie process) is removed before a start
+    pid_file: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
 
     def start(self, *, timeout: float = 60.0) -> None:
+        if self.pid_file is not None:
+            clear_stale_pid_file(self.pid_file, Path(self.argv[0]).name)
         if port_in_use(self.port):
             raise ServiceError(
                 f"{self.name}: port {self.port} is already taken (another stack running?). {self.hint}".strip())
@@ -74,6 +80,7 @@ class Service:
             return "(no log)"
 
     def alive(self) -> bool:
+        """Whether it still runs (``poll`` also reaps it, so a dead service never lingers as a zombie)."""
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -123,6 +130,7 @@ def kafka_service(port: int, log_dir: Path) -> Service:
               "--storage-engine", "memory://tansu/"],
         port=port,
         log_path=log_dir / "kafka.log",
+        kind="kafka",
         hint="Set KAFKA_BOOTSTRAP_SERVERS to use a running broker, or DEVSTACK_KAFKA_PORT for another port.",
     )
 
@@ -138,6 +146,8 @@ def mongodb_service(port: int, data_dir: Path, log_dir: Path) -> Service:
               "--log-file", str(log_dir / "mongodb.log"), "--pid-file", str(run_dir / "mongodb.pid")],
         port=port,
         log_path=log_dir / "mongodb.out",
+        kind="mongodb",
+        pid_file=run_dir / "mongodb.pid",
         hint="Set MONGODB_URI to use a running database, or DEVSTACK_MONGODB_PORT for another port.",
     )
 
@@ -148,5 +158,6 @@ def moto_service(port: int, log_dir: Path) -> Service:
         argv=[_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
         port=port,
         log_path=log_dir / "aws.log",
+        kind="aws",
         hint="Set AWS_ENDPOINT_URL to use LocalStack or AWS, or DEVSTACK_AWS_PORT for another port.",
     )

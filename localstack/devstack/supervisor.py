@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
@@ -21,8 +22,8 @@ from devstack.kafka_esm import KafkaPoller, start_pollers
 from devstack.lambda_runtime import LambdaRuntime
 from devstack.logfiles import ESM, GATEWAY, JsonLog
 from devstack.metrics import CONTENT_TYPE, RuntimeMetrics
-from devstack.procutil import die_with_parent
-from devstack.scheduler import Scheduler
+from devstack.procutil import die_with_parent, process_alive
+from devstack.scheduler import Scheduler, scheduled_event
 from devstack.services import Service, ServiceError, kafka_service, mongodb_service, moto_service
 from devstack.settings import StackSettings
 from devstack.template import App, load_app
@@ -37,6 +38,30 @@ PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_FILE"
 
 class StackError(RuntimeError):
     """The local stack could not start."""
+
+
+#: The longest wait between two attempts to restart a service that keeps failing to start.
+MAX_RESTART_DELAY = 5.0
+
+
+@dataclass
+class Restarts:
+    """When to try again to start a dead service: at once, then backing off while the starts keep failing."""
+
+    done: int = 0
+    failures: int = 0
+    next_at: float = 0.0
+
+    def failed(self, now: float) -> float:
+        self.failures += 1
+        delay = min(MAX_RESTART_DELAY, 0.5 * 2 ** (self.failures - 1))
+        self.next_at = now + delay
+        return delay
+
+    def succeeded(self) -> None:
+        self.done += 1
+        self.failures = 0
+        self.next_at = 0.0
 
 
 class Stack:
@@ -54,6 +79,8 @@ class Stack:
         self.pollers: list[KafkaPoller] = []
         self.scheduler: Scheduler | None = None
         self.broker_generation = 1
+        self.restarts: dict[str, Restarts] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self._started = time.monotonic()
 
@@ -160,6 +187,9 @@ class Stack:
         if self.app.schedules:
             self.scheduler = Scheduler(self.app.schedules, runtime, interval_override=s.schedule_interval)
             self.scheduler.start()
+            if "kafka" in (svc.kind for svc in self.services.values()):
+                # The embedded broker always starts empty: what was in flight before is only in the database.
+                self.nudge_schedules("brokerRestarted")
         if s.relay:
             self.start_relay()
         self.write_state(ready=True)
@@ -274,22 +304,80 @@ class Stack:
             log.info("realtime relay restarted (restart %d)", self.relay_restarts)
 
     async def watchdog(self) -> None:
-        """Restart the embedded broker if it dies (it comes back empty: topics are re-created), and the relay."""
-        kafka = next((svc for name, svc in self.services.items() if name.startswith("Kafka")), None)
+        """Restart an embedded service that died (the broker comes back empty: topics are re-created), and the relay."""
         while True:
             await asyncio.sleep(0.5)
-            if kafka is not None and not kafka.alive():
-                log.warning("Kafka broker exited; restarting it (its log was in memory, so it comes back empty)")
-                try:
-                    await asyncio.to_thread(kafka.start)
-                    assert self.app is not None
-                    await asyncio.to_thread(bootstrap.ensure_topics, self.s.kafka, bootstrap.topics_for(self.app))
-                    self.broker_generation += 1
-                    self.write_state(ready=True)
-                    log.info("Kafka broker is back (generation %d)", self.broker_generation)
-                except Exception:
-                    log.exception("could not restart the Kafka broker")
+            for service in list(self.services.values()):
+                if not service.alive():
+                    await self._revive(service)
             self._watch_relay()
+
+    async def _revive(self, service: Service) -> None:
+        """One attempt to start a dead service again, then what its return needs."""
+        restarts = self.restarts.setdefault(service.name, Restarts())
+        now = time.monotonic()
+        if now < restarts.next_at:
+            return
+        if restarts.failures == 0:
+            assert service.proc is not None
+            log.warning("%s exited with code %s; restarting it%s", service.name, service.proc.returncode,
+                        " (its log was in memory, so it comes back empty)" if service.kind == "kafka" else "")
+        try:
+            await asyncio.to_thread(service.start, timeout=30)
+            await asyncio.to_thread(self._after_restart, service)
+        except Exception as exc:
+            delay = restarts.failed(time.monotonic())
+            log.error("could not restart %s (%s); trying again in %.1fs", service.name,
+                      str(exc).splitlines()[0], delay)
+            return
+        restarts.succeeded()
+        self.write_state(ready=True)
+        log.info("%s is back (restart %d)", service.name, restarts.done)
+
+    def _after_restart(self, service: Service) -> None:
+        """Bring a restarted service back to what the stack expects of it."""
+        if service.kind == "kafka":
+            assert self.app is not None
+            bootstrap.ensure_topics(self.s.kafka, bootstrap.topics_for(self.app))
+            self.broker_generation += 1
+            self.nudge_schedules("brokerRestarted")
+        elif service.kind == "mongodb":
+            # Consumers may have dead-lettered records while it was away: re-drive now, not after the saga timeout.
+            self.nudge_schedules("databaseRestarted")
+        elif service.kind == "aws":
+            assert self.app is not None
+            secret_id = self.parameters().get("JwtSecretId", "shop/jwt-signing-key")
+            bootstrap.ensure_secret(self.s.aws, self.s.region, secret_id,
+                                    self.s.data_dir / "secrets" / "jwt-signing-key")
+            bootstrap.ensure_queues(self.s.aws, self.s.region, self.app)
+
+    def nudge_schedules(self, reason: str) -> None:
+        """Run every scheduled function now, with ``detail: {reason: true}`` (thread-safe).
+
+        The local stand-in for a durable broker: when the broker came back empty (or the database came
+        back), the outbox sweeper and the saga reconciler run at once instead of at their next tick.
+        """
+        loop = self.runtime.loop if self.runtime is not None else None
+        if loop is None or self.app is None:
+            return
+        for rule in self.app.schedules:
+            if not rule.enabled:
+                continue
+            event = scheduled_event(rule, self.s.region)
+            event["detail"] = {reason: True}
+            loop.call_soon_threadsafe(self._spawn_nudge, rule.function, event, reason)
+
+    def _spawn_nudge(self, function: str, event: dict[str, object], reason: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._invoke_nudge(function, event, reason))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _invoke_nudge(self, function: str, event: dict[str, object], reason: str) -> None:
+        assert self.runtime is not None
+        try:
+            await self.runtime.invoke(function, event)
+        except Exception as exc:  # the regular schedule runs it again soon
+            log.warning("%s (run at once: %s) failed: %s", function, reason, exc)
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -312,6 +400,7 @@ class Stack:
             "mskClusterArn": self.msk_arn,
             "env": self.service_env(),
             "brokerGeneration": self.broker_generation,
+            "restarts": {name: r.done for name, r in self.restarts.items()},
             "pids": {name: svc.proc.pid for name, svc in self.services.items() if svc.proc},
             "relayPid": self.relay.pid if self.relay else None,
             "relayRestarts": self.relay_restarts,
@@ -363,17 +452,12 @@ class Stack:
 
 
 def running_pid(state_file: Path) -> int | None:
+    """The pid of the stack that wrote ``state_file``, if it still runs (a killed one's file is stale)."""
     try:
         pid = int(json.loads(state_file.read_text())["pid"])
     except (OSError, ValueError, KeyError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
+    return pid if process_alive(pid) else None
 
 
 def setup_logging(settings: StackSettings, *, verbose: bool) -> None:

@@ -44,7 +44,8 @@ def test_kafka_mappings_and_schedule() -> None:
     assert audit.bisect_on_error and audit.max_retry_attempts == 3
     assert audit.on_failure == "arn:aws:sqs:us-east-1:000000000000:shop-consumer-dlq"
     assert len(audit.topics) == 12
-    assert [(s.function, s.interval_seconds) for s in app.schedules] == [("OutboxSweeperFunction", 60.0)]
+    assert [(s.function, s.interval_seconds) for s in app.schedules] == [("OutboxSweeperFunction", 60.0),
+                                                                     ("SagaReconcilerFunction", 60.0)]
 
 
 def test_every_kafka_function_has_a_bounded_retry_and_a_destination() -> None:

@@ -24,7 +24,11 @@ def mongo_client() -> MongoClient[dict[str, Any]]:
     if _mongo is None:
         with _lock:
             if _mongo is None:
-                _mongo = MongoClient(get_settings().mongodb_uri, serverSelectionTimeoutMS=5000, tz_aware=True)
+                settings = get_settings()
+                # A short server selection: with the database away, an HTTP request answers 503 in
+                # about this long (shop.http) instead of hanging, and a consumer fails its attempt.
+                _mongo = MongoClient(settings.mongodb_uri, tz_aware=True,
+                                     serverSelectionTimeoutMS=settings.mongodb_server_selection_timeout_ms)
     return _mongo
 
 

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     log_level: str = "INFO"  # also read by Powertools itself
     powertools_service_name: str = "shop"
+    mongodb_server_selection_timeout_ms: int = 2000
+    saga_stuck_after_seconds: float = 60.0
+    event_log_retention_seconds: float = 7 * 24 * 3600.0
 
 
 @lru_cache(maxsize=1)

@@ -102,8 +102,9 @@ class ConcurrentUpdate(ShopError):
     code = "concurrent_update"
 
 
-class Unavailable(ShopError):
-    """A dependency of the API (the database) cannot be reached; the caller may retry later."""
+class ServiceUnavailable(ShopError):
+    """A dependency (the database) cannot be reached right now; the client may retry after a moment."""
 
     status = 503
-    code = "unavailable"
+    code = "service_unavailable"
+    retry_after = 5

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from shop import clients
-from shop.errors import Unavailable
+from shop.errors import ServiceUnavailable
 
 
 class Health(BaseModel):
@@ -18,9 +18,9 @@ class Health(BaseModel):
 
 
 def check(request_id: str) -> Health:
-    """``ok`` when the database answers a ping, else :class:`Unavailable` (503)."""
+    """``ok`` when the database answers a ping, else :class:`ServiceUnavailable` (503)."""
     try:
         clients.db().command("ping")
     except Exception as exc:
-        raise Unavailable(f"database unreachable: {type(exc).__name__}") from exc
+        raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
     return Health(status="ok", requestId=request_id)

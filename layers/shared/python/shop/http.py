@@ -16,11 +16,12 @@ from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ValidationError
+from pymongo.errors import ConnectionFailure
 
 from shop.auth import tokens
 from shop.auth.caller import ROLES, Caller
 from shop.config import get_settings
-from shop.errors import BadRequest, Forbidden, PayloadTooLarge, ShopError, Unauthorized
+from shop.errors import BadRequest, Forbidden, PayloadTooLarge, ServiceUnavailable, ShopError, Unauthorized
 from shop.observability import bind_correlation_id, observe
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,9 @@ def api_handler(fn: Callable[[Request], tuple[int, Any]]) -> Handler:
             if exc.status >= 500:
                 log.error("request failed: %s", exc.message)
             return error_response(exc)
+        except ConnectionFailure as exc:  # the database is away (restarting): a quick 503, not a 500
+            log.warning("database unreachable in %s: %s", fn.__name__, exc)
+            return error_response(ServiceUnavailable("the database is unreachable; retry in a few seconds"))
         except Exception:
             log.exception("unhandled error in %s", fn.__name__)
             return response(500, ShopError("internal error").to_body())

@@ -27,10 +27,18 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("buyerId", ASCENDING)], name="buyer"),
         IndexModel([("status", ASCENDING)], name="status"),
         IndexModel([("outboxPending", ASCENDING)], name="outbox_pending"),
+        IndexModel([("updatedAt", ASCENDING)], name="updated_at"),
     ],
     "payments": [IndexModel([("outboxPending", ASCENDING)], name="outbox_pending")],
     "audit": [IndexModel([("type", ASCENDING)], name="type")],
     "processed_events": [],
+    "events": [
+        IndexModel([("orderId", ASCENDING)], name="order"),
+        IndexModel([("type", ASCENDING)], name="type"),
+        IndexModel([("loggedAt", ASCENDING)], name="logged_at"),
+    ],
+    "saga_watch": [IndexModel([("nextAt", ASCENDING)], name="next_at")],
+    "saga_reconciler": [],
 }
 
 

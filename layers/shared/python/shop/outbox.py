@@ -1,10 +1,10 @@
 """The transactional outbox, embedded in the aggregate document.
 
 Events are appended to the document in the same compare-and-swap write as the state change
-(:func:`add_events`), published after the write (:func:`publish`), then removed from the
-document. A crash in between leaves them in ``outbox`` with ``outboxPending`` set, and the
-sweeper (:func:`sweep`) publishes them later. Consumers are idempotent on the event ``id``,
-so publishing twice is harmless.
+(:func:`add_events`), published after the write (:func:`publish`), written to the event log
+(:mod:`shop.eventlog`), then removed from the document. A crash in between leaves them in
+``outbox`` with ``outboxPending`` set, and the sweeper (:func:`sweep`) publishes them later.
+Consumers are idempotent on the event ``id``, so publishing twice is harmless.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from pymongo.collection import Collection
 
-from shop import clients
+from shop import clients, eventlog
 from shop.envelope import wire_value
 from shop.store import Doc, mutate
 
@@ -89,6 +89,9 @@ def publish(collection: Collection[Doc], doc: Doc | None) -> int:
 def _send_and_clear(collection: Collection[Doc], doc: Doc) -> int:
     events = list(doc["outbox"])
     send(events)
+    # The broker may forget them (the local one keeps its log in memory): keep them in the database
+    # before they leave the document, so every event is always in an outbox or in the event log.
+    eventlog.record(collection.database, events)
     sent = {e["id"] for e in events}
 
     def clear(current: Doc | None) -> Doc | None:
