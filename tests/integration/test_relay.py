@@ -553,46 +553,6 @@ def test_keepalive_pings_close_unresponsive_clients(stack: Stack, producer: Kafk
         r.stop()
 
 
-def test_broker_restart(stack: Stack, producer: KafkaProducer, mint: Tokens) -> None:
-    """The broker comes back empty: the relay reconnects, resumes and pushes no duplicate.
-
-    Last in this module: the module's idempotent producer does not survive the broker's restart.
-    """
-    if not hasattr(stack, "restart_broker"):
-        pytest.skip("stack.restart_broker() is not available in this devstack")
-    r = RelayProcess(stack, "test-broker").start()
-    try:
-        uid, token = mint.customer()
-        c = Client(r.url, token)
-        c.subscribe("orders")
-        before = publish(producer, "order.created", order_data(uid), key=uid, partition=0)
-        c.until(before)
-        stack.restart_broker()
-        fresh = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap.split(","), acks="all", linger_ms=0)
-        try:
-            # The outbox sweeper may publish an event again after the restart: same id, new offset.
-            wait_for(lambda: _try_publish(fresh, "order.created", order_data(uid), uid, before), timeout=60,
-                     message="the broker to accept records again")
-            after = publish(fresh, "order.updated", order_data(uid), key=uid, partition=0)
-        finally:
-            fresh.close()
-        got = c.until(after, timeout=60)
-        assert events(got) == [("order:updated", after)]
-        assert events(c.drain()) == []
-        wait_for(lambda: r.ready(), timeout=30, message="the relay to be ready again")
-        assert r.metrics()["duplicates"] >= 1
-    finally:
-        r.stop()
-
-
-def _try_publish(p: KafkaProducer, topic: str, data: dict[str, Any], key: str, event_id: str) -> bool:
-    try:
-        publish(p, topic, data, key=key, partition=0, event_id=event_id)
-        return True
-    except Exception:
-        return False
-
-
 # --- bounds: replayed bytes and token lifetimes (the stack's own relay) -------------------------
 
 def _memory_kib(pid: int) -> tuple[int, int]:
@@ -689,3 +649,43 @@ def test_socket_is_closed_4401_at_token_expiry_unless_it_reauthenticates(stack: 
     renewing.drain()  # still open (ConnectionClosed otherwise)
     renewing.send({"type": "auth", "token": short(user=f"other-{uid}", ttl=3600)})
     assert renewing.closed_code(timeout=15) == 4401
+
+
+def test_broker_restart(stack: Stack, producer: KafkaProducer, mint: Tokens) -> None:
+    """The broker comes back empty: the relay reconnects, resumes and pushes no duplicate.
+
+    Last in this module: the module's idempotent producer does not survive the broker's restart.
+    """
+    if not hasattr(stack, "restart_broker"):
+        pytest.skip("stack.restart_broker() is not available in this devstack")
+    r = RelayProcess(stack, "test-broker").start()
+    try:
+        uid, token = mint.customer()
+        c = Client(r.url, token)
+        c.subscribe("orders")
+        before = publish(producer, "order.created", order_data(uid), key=uid, partition=0)
+        c.until(before)
+        stack.restart_broker()
+        fresh = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap.split(","), acks="all", linger_ms=0)
+        try:
+            # The outbox sweeper may publish an event again after the restart: same id, new offset.
+            wait_for(lambda: _try_publish(fresh, "order.created", order_data(uid), uid, before), timeout=60,
+                     message="the broker to accept records again")
+            after = publish(fresh, "order.updated", order_data(uid), key=uid, partition=0)
+        finally:
+            fresh.close()
+        got = c.until(after, timeout=60)
+        assert events(got) == [("order:updated", after)]
+        assert events(c.drain()) == []
+        wait_for(lambda: r.ready(), timeout=30, message="the relay to be ready again")
+        assert r.metrics()["duplicates"] >= 1
+    finally:
+        r.stop()
+
+
+def _try_publish(p: KafkaProducer, topic: str, data: dict[str, Any], key: str, event_id: str) -> bool:
+    try:
+        publish(p, topic, data, key=key, partition=0, event_id=event_id)
+        return True
+    except Exception:
+        return False
