@@ -154,3 +154,10 @@ def test_path_with_a_newline_is_answered_in_the_error_shape(stack: Stack) -> Non
     r = stack.http("GET", "/api/inventory/a%0Ab")
     assert r.status == 400 and r.headers["Content-Type"] == "application/json", r
     assert r.json["error"]["code"] == "validation_error"
+
+
+def test_long_url_is_answered_in_the_error_shape(stack: Stack) -> None:
+    """Found by the fuzzing: a request line over 8190 bytes got the HTTP server's plain-text 400."""
+    r = stack.http("GET", "/api/products?" + "&".join(f"maxPriceCents=x{i:04d}" for i in range(1000)))
+    assert r.status == 400 and r.headers["Content-Type"] == "application/json", r
+    assert r.json["error"]["code"] == "validation_error"

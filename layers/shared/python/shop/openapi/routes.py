@@ -68,15 +68,16 @@ class Route:
     optional_auth: bool = False
 
 
-_PRODUCT_ID = "$response.body#/id"
-_ORDER_ID = "$response.body#/id"
-_ORDER_ONE_OF_IT = {
-    "items": [{"productId": _PRODUCT_ID, "quantity": 1}],
+#: The id in the response body: of the product or the order just created or read.
+_ID = "$response.body#/id"
+#: Link body: one unit of the product just created, to a fixed address.
+_ORDER_THIS_PRODUCT = {
+    "items": [{"productId": _ID, "quantity": 1}],
     "shippingAddress": {"line1": "1 Main St", "city": "Oslo", "postalCode": "0150", "country": "NO"},
 }
 _ORDER_LINKS = {
-    "GetOrder": Link("GetOrder", {"path.id": _ORDER_ID}),
-    "CancelOrder": Link("CancelOrder", {"path.id": _ORDER_ID}),
+    "GetOrder": Link("GetOrder", {"path.id": _ID}),
+    "CancelOrder": Link("CancelOrder", {"path.id": _ID}),
 }
 
 ROUTES: tuple[Route, ...] = (
@@ -95,9 +96,9 @@ ROUTES: tuple[Route, ...] = (
           "catalog", "public", Product, query=NoQuery, path_params=ProductPath, optional_auth=True),
     Route("CreateProduct", "post", "/api/products", "Create a product and its inventory record", "catalog",
           "admin", Product, status=201, body=ProductCreate, query=NoQuery, errors=(409,), links={
-              "GetProduct": Link("GetProduct", {"path.id": _PRODUCT_ID}),
-              "GetInventory": Link("GetInventory", {"path.productId": _PRODUCT_ID}),
-              "OrderIt": Link("CreateOrder", request_body=_ORDER_ONE_OF_IT),
+              "GetProduct": Link("GetProduct", {"path.id": _ID}),
+              "GetInventory": Link("GetInventory", {"path.productId": _ID}),
+              "OrderIt": Link("CreateOrder", request_body=_ORDER_THIS_PRODUCT),
           }),
     Route("UpdateProduct", "patch", "/api/products/{id}", "Change some fields of a product (not its stock)",
           "catalog", "admin", Product, body=ProductUpdate, query=NoQuery, path_params=ProductPath, errors=(409,)),
@@ -114,7 +115,7 @@ ROUTES: tuple[Route, ...] = (
     Route("ListOrders", "get", "/api/orders", "The caller's orders (admins: everyone's), newest first", "orders",
           "user", OrderPage, query=ListOrders),
     Route("GetOrder", "get", "/api/orders/{id}", "One order, for its owner or an admin", "orders", "user", Order,
-          query=NoQuery, path_params=OrderPath, links={"CancelOrder": Link("CancelOrder", {"path.id": _ORDER_ID})}),
+          query=NoQuery, path_params=OrderPath, links={"CancelOrder": Link("CancelOrder", {"path.id": _ID})}),
     Route("GetOrderTimeline", "get", "/api/orders/{id}/timeline",
           "The order's business events in time order, for its owner or an admin", "orders", "user", Timeline,
           query=NoQuery, path_params=OrderPath),
@@ -122,7 +123,7 @@ ROUTES: tuple[Route, ...] = (
           "orders", "admin", Order, body=StatusChange, query=NoQuery, path_params=OrderPath, errors=(409,)),
     Route("CancelOrder", "post", "/api/orders/{id}/cancel", "Cancel a pending, paid or processing order",
           "orders", "user", Order, body=CancelOrder, body_required=False, query=NoQuery, path_params=OrderPath,
-          errors=(409,), links={"GetOrder": Link("GetOrder", {"path.id": _ORDER_ID})}),
+          errors=(409,), links={"GetOrder": Link("GetOrder", {"path.id": _ID})}),
     Route("AdminStats", "get", "/api/admin/stats", "Order counts by status, revenue and the low-stock count",
           "orders", "admin", AdminStats, query=NoQuery),
 )
