@@ -52,7 +52,7 @@ class RelayRow:
                 "offsetLag": sum(self.lag.values()), "lagByPartition": self.lag}
 
 
-def fetch(url: str, timeout: float = 10.0) -> str | None:
+def fetch(url: str, timeout: float = 30.0) -> str | None:
     """A metrics page, or ``None`` when it cannot be read."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
