@@ -1,0 +1,488 @@
+"""The whole shop under rising load: orders/s accepted and settled, and latency percentiles per offered rate.
+
+    .venv/bin/python scripts/bench_load.py                      # starts its own stack on free ports
+    .venv/bin/python scripts/bench_load.py --state var/data/run/stack.json   # or a running `dev.py up`
+    .venv/bin/python scripts/bench_load.py --rates 100 --seconds 60          # one rate, longer
+
+For each offered rate (orders/s, open loop: a POST is due every 1/rate s, spread over
+``--customers`` customers) it runs ``--seconds`` of load while every customer and one admin keep a
+WebSocket to the relay, then prints orders accepted/s (201s), orders settled/s (the buyer's
+``order:updated`` with ``paid`` or ``order:cancelled`` arriving inside the window), the backlog
+left when the window ended, and p50/p99 of POST → 201, POST → buyer's ``order:created``, POST →
+buyer's ``order:updated`` (paid) and POST → admin's ``admin:order:created``. CPU per process of
+the stack (from /proc, % of one core) is sampled over each window. The first rate whose settling
+falls behind accepting (settled < 90% of accepted, or a backlog of more than 2 s of orders) is the
+saturation rate; higher rates are skipped. Then it measures a function's cold start (new worker:
+import + first call) and the warm overhead of one invocation against the same handler called
+in-process. The curve is written as an SVG chart to ``--svg``. Figures only; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "localstack"), str(ROOT / "scripts")]
+
+from bench_orders import Api, body, percentile, setup  # noqa: E402
+
+from devstack.testing import Stack, start_stack  # noqa: E402
+
+SETTLE_WAIT = 30.0
+SATURATED_SHARE = 0.9
+
+
+# --- per-process CPU from /proc -------------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    task = Path(f"/proc/{pid}/task")
+    for tid in task.glob("*") if task.exists() else []:
+        try:
+            out.extend(int(c) for c in (tid / "children").read_text().split())
+        except OSError:
+            continue
+    return out
+
+
+def process_tree(root: int) -> list[int]:
+    seen, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        seen.append(pid)
+        todo.extend(_children(pid))
+    return seen
+
+
+def process_name(pid: int) -> str:
+    """A readable name: the function of a Lambda worker, the module or program of anything else."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        cmd = [c.decode(errors="replace") for c in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if c]
+    except OSError:
+        return f"pid {pid}"
+    fn = next((e.split(b"=", 1)[1].decode() for e in environ if e.startswith(b"AWS_LAMBDA_FUNCTION_NAME=")), None)
+    if fn and "devstack.worker" in cmd:
+        return f"worker {fn}"
+    if "-m" in cmd and cmd.index("-m") + 1 < len(cmd):
+        module = cmd[cmd.index("-m") + 1]
+        return "supervisor (gateway, pollers)" if module == "devstack" else module
+    if len(cmd) > 1 and Path(cmd[0]).name.startswith("python"):
+        return Path(cmd[1]).name  # a console script (nx-27017, moto_server)
+    return Path(cmd[0]).name if cmd else f"pid {pid}"
+
+
+def cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+class CpuMeter:
+    """CPU of every process under the supervisor between ``start`` and ``stop``, by process name."""
+
+    def __init__(self, root: int | None) -> None:
+        self.root = root
+        self._before: dict[int, int] = {}
+        self._began = 0.0
+
+    def start(self) -> None:
+        self._before = {pid: cpu_ticks(pid) for pid in process_tree(self.root)} if self.root else {}
+        self._began = time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        """% of one core per process name (workers of one function summed)."""
+        if not self.root:
+            return {}
+        wall = time.monotonic() - self._began
+        out: dict[str, float] = {}
+        for pid in process_tree(self.root):
+            used = cpu_ticks(pid) - self._before.get(pid, 0)
+            name = process_name(pid)
+            out[name] = out.get(name, 0.0) + used / TICKS / wall * 100
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+# --- the load -------------------------------------------------------------------------------------
+
+@dataclass
+class Order:
+    posted: float
+    buyer: str
+    accepted: float | None = None
+    created: float | None = None
+    paid: float | None = None
+    settled: float | None = None
+    admin_created: float | None = None
+
+
+@dataclass
+class Stage:
+    rate: float
+    seconds: float
+    orders: dict[str, Order] = field(default_factory=dict)
+    statuses: dict[int, int] = field(default_factory=dict)
+    accepted_at: list[float] = field(default_factory=list)
+    began: float = 0.0
+    ended: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+    load: float = 0.0
+    #: events that arrived before their order's 201 did: order id -> [(event, status, time)]
+    early: dict[str, list[tuple[str, Any, float]]] = field(default_factory=dict)
+
+    def settled_in_window(self) -> int:
+        return sum(1 for o in self.orders.values() if o.settled is not None and o.settled <= self.ended)
+
+    def accepted(self) -> int:
+        return sum(1 for t in self.accepted_at if t <= self.ended)
+
+    def latencies(self, attr: str) -> list[float]:
+        return sorted((getattr(o, attr) - o.posted) * 1000 for o in self.orders.values()
+                      if getattr(o, attr) is not None)
+
+    def saturated(self) -> bool:
+        accepted, settled = self.accepted(), self.settled_in_window()
+        return accepted > 0 and (settled < SATURATED_SHARE * accepted or accepted - settled > 2 * self.rate)
+
+
+def record_event(order: Order, event: str, status: Any, at: float) -> None:
+    """Note the first arrival of each event of interest for ``order``."""
+    if event == "order:created" and order.created is None:
+        order.created = at
+    elif event == "admin:order:created" and order.admin_created is None:
+        order.admin_created = at
+    elif event == "order:updated" and status == "paid" and order.paid is None:
+        order.paid = at
+        order.settled = order.settled or at
+    elif event == "order:cancelled" and order.settled is None:
+        order.settled = at
+
+
+class Listener:
+    """WebSocket clients (one per buyer, one admin) recording when each order's events arrive."""
+
+    def __init__(self, ws_url: str) -> None:
+        self.ws_url = ws_url
+        self.stage: Stage | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+        self.ready = 0
+
+
+    async def connect(self, session: aiohttp.ClientSession, token: str, channel: str) -> None:
+        ws = await session.ws_connect(self.ws_url, heartbeat=20)
+        await ws.send_json({"type": "auth", "token": token})
+        await ws.send_json({"type": "subscribe", "channel": channel})
+        self.tasks.append(asyncio.create_task(self._read(ws)))
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            now = time.perf_counter()
+            frame = json.loads(msg.data)
+            if frame.get("type") == "subscribed":
+                self.ready += 1
+            if frame.get("type") != "event":
+                continue
+            data = frame.get("data") or {}
+            oid = str(data.get("orderId") or data.get("id") or "")
+            stage = self.stage
+            if stage is None or not oid:
+                continue
+            order = stage.orders.get(oid)
+            if order is None:  # the event beat the POST's answer: keep it for when the 201 arrives
+                stage.early.setdefault(oid, []).append((str(frame.get("event")), data.get("status"), now))
+            else:
+                record_event(order, str(frame.get("event")), data.get("status"), now)
+        print(f"a WebSocket client was closed (code {ws.close_code}); its events are missing from here on",
+              flush=True)
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+
+
+async def post_order(session: aiohttp.ClientSession, api_url: str, token: str, buyer: str, product_id: str,
+                     stage: Stage) -> None:
+    posted = time.perf_counter()
+    async with session.post(f"{api_url}/api/orders", json=body(product_id),
+                            headers={"Authorization": f"Bearer {token}"}) as resp:
+        answer = await resp.json(content_type=None)
+        now = time.perf_counter()
+        stage.statuses[resp.status] = stage.statuses.get(resp.status, 0) + 1
+        if resp.status == 201:
+            stage.accepted_at.append(now)
+            order_id = str(answer["id"])
+            order = stage.orders.setdefault(order_id, Order(posted=posted, buyer=buyer))
+            order.posted, order.accepted = posted, now
+            for event, status, at in stage.early.pop(order_id, []):
+                record_event(order, event, status, at)
+
+
+async def run_stage(session: aiohttp.ClientSession, api_url: str, listener: Listener, customers: list[tuple[str, str]],
+                    product_id: str, stage: Stage, meter: CpuMeter) -> None:
+    listener.stage = stage
+    pending: set[asyncio.Task[None]] = set()
+    total = int(stage.rate * stage.seconds)
+    meter.start()
+    stage.began = time.perf_counter()
+    for i in range(total):
+        due = stage.began + i / stage.rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        token, buyer = customers[i % len(customers)]
+        task = asyncio.create_task(post_order(session, api_url, token, buyer, product_id, stage))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    await asyncio.sleep(max(0.0, stage.began + stage.seconds - time.perf_counter()))
+    stage.ended = time.perf_counter()
+    stage.cpu = meter.stop()
+    stage.load = os.getloadavg()[0]
+    if pending:
+        await asyncio.wait(pending, timeout=60)
+    # let the saga finish this stage's orders before the next rate (bounded wait)
+    deadline = time.perf_counter() + SETTLE_WAIT
+    while time.perf_counter() < deadline and any(o.settled is None for o in stage.orders.values()):
+        await asyncio.sleep(0.2)
+
+
+def fmt(values: list[float]) -> str:
+    if not values:
+        return "      -       -"
+    return f"{percentile(values, 50):7.0f} {percentile(values, 99):7.0f}"
+
+
+def print_stage(stage: Stage) -> None:
+    window = stage.ended - stage.began
+    accepted, settled = stage.accepted(), stage.settled_in_window()
+    unsettled = sum(1 for o in stage.orders.values() if o.settled is None)
+    print(f"{stage.rate:7.0f} {accepted / window:9.1f} {settled / window:8.1f} {accepted - settled:8d} "
+          f"{fmt(stage.latencies('accepted'))} {fmt(stage.latencies('created'))} {fmt(stage.latencies('paid'))} "
+          f"{fmt(stage.latencies('admin_created'))} {stage.load:5.1f}"
+          + (f"   ({unsettled} never settled within {SETTLE_WAIT:.0f}s)" if unsettled else "")
+          + ("" if set(stage.statuses) <= {201} else f"   statuses {stage.statuses}"), flush=True)
+
+
+def print_cpu(stage: Stage, top: int = 6) -> None:
+    parts = [f"{name} {share:.0f}%" for name, share in list(stage.cpu.items())[:top]]
+    print(f"        CPU (% of a core) at {stage.rate:.0f}/s: " + ", ".join(parts), flush=True)
+
+
+# --- cold start and warm overhead ----------------------------------------------------------------
+
+async def invocation_costs(stack: Stack, function: str, runs: int) -> None:
+    """Cold start (a new worker: interpreter, imports, first call) and warm invocations, against the
+    same handler called in-process."""
+    from devstack.lambda_runtime import FunctionPool
+    from devstack.supervisor import PASSTHROUGH
+    from devstack.template import load_app
+
+    params = {"MongoDbUri": stack.mongodb_uri, "KafkaBootstrapServers": stack.kafka_bootstrap,
+              "MskClusterArn": stack.msk_cluster_arn}
+    app = load_app(ROOT / "template.yaml", parameters=params)
+    spec = app.functions[function]
+    env = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ} | stack.env
+    event: dict[str, Any] = {"eventSource": "aws:kafka", "bootstrapServers": stack.kafka_bootstrap, "records": {}}
+    cold: list[float] = []
+    for _ in range(3):
+        pool = FunctionPool(spec, env, hot_reload=False)
+        started = time.perf_counter()
+        await pool.invoke(event)
+        cold.append((time.perf_counter() - started) * 1000)
+        await pool.close()
+    pool = FunctionPool(spec, env, hot_reload=False)
+    await pool.invoke(event)
+    warm = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        await pool.invoke(event)
+        warm.append((time.perf_counter() - started) * 1000)
+    await pool.close()
+    os.environ.update(env | spec.environment)
+    sys.path[:0] = [str(spec.code_dir), *map(str, spec.layer_dirs)]
+    module_name, _, fn_name = spec.handler.rpartition(".")
+    handler = getattr(__import__(module_name), fn_name)
+    direct = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        handler(event, None)
+        direct.append((time.perf_counter() - started) * 1000)
+    cold.sort(), warm.sort(), direct.sort()
+    print(f"{function}: cold start (new worker, import + first call) p50 {percentile(cold, 50):.0f} ms "
+          f"(n={len(cold)}); warm invocation p50 {percentile(warm, 50):.2f} ms, p99 {percentile(warm, 99):.2f} ms; "
+          f"in-process call p50 {percentile(direct, 50):.3f} ms → overhead per invocation "
+          f"{percentile(warm, 50) - percentile(direct, 50):.2f} ms", flush=True)
+
+
+# --- chart ----------------------------------------------------------------------------------------
+
+def svg_chart(stages: list[Stage], path: Path) -> None:
+    """Two panels against offered rate: throughput (accepted, settled) and latency p50/p99 (log scale)."""
+    import math
+
+    w, h, pad = 900, 380, 60
+    panel = (w - 3 * pad) / 2
+    rates = [s.rate for s in stages]
+    xmax = max(rates) * 1.05
+
+    def x(rate: float, left: float) -> float:
+        return left + rate / xmax * panel
+
+    def line(points: list[tuple[float, float]], colour: str, dash: str = "") -> str:
+        d = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+        extra = f' stroke-dasharray="{dash}"' if dash else ""
+        dots = "".join(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"/>' for px, py in points)
+        return f'<polyline fill="none" stroke="{colour}" stroke-width="2"{extra} points="{d}"/>{dots}'
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" '
+           f'font-size="12"><rect width="100%" height="100%" fill="white"/>']
+    top, bottom = 40, h - pad
+    # throughput panel
+    left: float = pad
+    ymax = max([xmax] + [s.accepted() / (s.ended - s.began) for s in stages]) * 1.05
+
+    def y1(v: float) -> float:
+        return bottom - v / ymax * (bottom - top)
+
+    out.append(f'<text x="{left}" y="24" font-weight="bold">orders/s against offered rate</text>')
+    out.append(f'<line x1="{left}" y1="{bottom}" x2="{left + panel}" y2="{bottom}" stroke="black"/>'
+               f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="black"/>')
+    for r in rates:
+        out.append(f'<text x="{x(r, left):.1f}" y="{bottom + 16}" text-anchor="middle">{r:.0f}</text>')
+    for step in range(0, int(ymax) + 1, max(1, int(ymax / 5 // 10 * 10) or 10)):
+        out.append(f'<text x="{left - 6}" y="{y1(step) + 4:.1f}" text-anchor="end">{step}</text>')
+    out.append(line([(x(0, left), y1(0)), (x(xmax / 1.05, left), y1(xmax / 1.05))], "#bbb", "4 4"))
+    out.append(line([(x(s.rate, left), y1(s.accepted() / (s.ended - s.began))) for s in stages], "#1f77b4"))
+    out.append(line([(x(s.rate, left), y1(s.settled_in_window() / (s.ended - s.began))) for s in stages], "#2ca02c"))
+    out.append(f'<text x="{left + 10}" y="{top + 12}" fill="#1f77b4">accepted</text>'
+               f'<text x="{left + 80}" y="{top + 12}" fill="#2ca02c">settled</text>'
+               f'<text x="{left + 140}" y="{top + 12}" fill="#999">offered</text>')
+    out.append(f'<text x="{left + panel / 2}" y="{h - 20}" text-anchor="middle">offered orders/s</text>')
+    # latency panel (log scale, ms)
+    left = 2 * pad + panel
+    series = [("accepted", "POST→201", "#1f77b4"), ("created", "→order:created", "#ff7f0e"),
+              ("paid", "→paid", "#2ca02c"), ("admin_created", "→admin:order:created", "#9467bd")]
+    values = [v for s in stages for attr, _, _ in series for v in s.latencies(attr)]
+    lo, hi = 1.0, max([*values, 10.0]) * 1.5
+
+    def y2(v: float) -> float:
+        v = min(max(v, lo), hi)
+        return bottom - (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)) * (bottom - top)
+
+    out.append(f'<text x="{left}" y="24" font-weight="bold">latency p50 (solid) / p99 (dashed), ms, log</text>')
+    out.append(f'<line x1="{left}" y1="{bottom}" x2="{left + panel}" y2="{bottom}" stroke="black"/>'
+               f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="black"/>')
+    for r in rates:
+        out.append(f'<text x="{x(r, left):.1f}" y="{bottom + 16}" text-anchor="middle">{r:.0f}</text>')
+    tick = 1.0
+    while tick <= hi:
+        out.append(f'<text x="{left - 6}" y="{y2(tick) + 4:.1f}" text-anchor="end">{tick:g}</text>'
+                   f'<line x1="{left}" y1="{y2(tick):.1f}" x2="{left + panel}" y2="{y2(tick):.1f}" stroke="#eee"/>')
+        tick *= 10
+    for i, (attr, label, colour) in enumerate(series):
+        with_data = [s for s in stages if s.latencies(attr)]
+        for p, dash in ((50, ""), (99, "5 3")):
+            out.append(line([(x(s.rate, left), y2(percentile(s.latencies(attr), p))) for s in with_data],
+                            colour, dash))
+        out.append(f'<text x="{left + 10 + i * 105}" y="{top - 4}" fill="{colour}">{label}</text>')
+    out.append(f'<text x="{left + panel / 2}" y="{h - 20}" text-anchor="middle">offered orders/s</text>')
+    out.append("</svg>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(out))
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+async def drive(stack: Stack, args: argparse.Namespace) -> list[Stage]:
+    assert stack.ws_url, "the stack runs without the relay"
+    api = Api(stack.api_url)
+    product_id, tokens, buyers = setup(api, stack.admin_email, stack.admin_password, args.customers, stock=10_000_000)
+    customers = list(zip(tokens, buyers, strict=True))
+    listener = Listener(stack.ws_url)
+    meter = CpuMeter(stack.state().get("pid"))
+    limits = aiohttp.TCPConnector(limit=256)
+    stages: list[Stage] = []
+    async with aiohttp.ClientSession(connector=limits, timeout=aiohttp.ClientTimeout(total=120)) as session:
+        for token in tokens:
+            await listener.connect(session, token, "orders")
+        await listener.connect(session, stack.admin_token(), "admin")
+        deadline = time.monotonic() + 30
+        while listener.ready < len(tokens) + 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if args.idle > 0:  # what the stack costs when nothing happens (after the pollers' busy window)
+            await asyncio.sleep(6)
+            meter.start()
+            await asyncio.sleep(args.idle)
+            idle = meter.stop()
+            print(f"idle stack over {args.idle:.0f} s (% of a core; workers still starting count too): "
+                  + ", ".join(f"{name} {share:.1f}%" for name, share in list(idle.items())[:5]), flush=True)
+        # warm the functions' worker pools (cold starts are measured separately)
+        await run_stage(session, stack.api_url, listener, customers, product_id,
+                        Stage(rate=20, seconds=args.warmup), meter)
+        print(f"{len(customers)} customers + 1 admin on the relay; {args.seconds:.0f} s per rate; "
+              f"load average before: {os.getloadavg()[0]:.1f}", flush=True)
+        print("offered accepted/s settled/s  backlog   POST→201 p50/p99 →order:created p50/p99 "
+              "→paid p50/p99 →admin:created p50/p99  load", flush=True)
+        for rate in args.rates:
+            stage = Stage(rate=rate, seconds=args.seconds)
+            await run_stage(session, stack.api_url, listener, customers, product_id, stage, meter)
+            stages.append(stage)
+            print_stage(stage)
+            print_cpu(stage)
+            if stage.saturated():
+                top = next(iter(stage.cpu.items()), ("?", 0.0))
+                print(f"saturated at {rate:.0f} orders/s offered: settling fell behind accepting; busiest process "
+                      f"{top[0]} ({top[1]:.0f}% of a core)", flush=True)
+                break
+        else:
+            print(f"not saturated up to {args.rates[-1]:.0f} orders/s offered", flush=True)
+        await listener.close()
+    return stages
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--state", help="stack.json of a running `dev.py up` (default: start a stack)")
+    parser.add_argument("--rates", default="10,25,50,100,200", help="offered orders/s, comma-separated")
+    parser.add_argument("--seconds", type=float, default=15.0, help="load window per rate")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of unmeasured load first")
+    parser.add_argument("--customers", type=int, default=8)
+    parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle CPU sampling first (0: skip)")
+    parser.add_argument("--cold-function", default="OrderSagaFunction", help="function for the cold-start figure")
+    parser.add_argument("--svg", default=str(ROOT / "var" / "bench" / "load.svg"))
+    args = parser.parse_args()
+    args.rates = [float(r) for r in args.rates.split(",")]
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+
+    stack = Stack(Path(args.state)) if args.state else start_stack()
+    try:
+        stack.warm_up()
+        stages = asyncio.run(drive(stack, args))
+        asyncio.run(invocation_costs(stack, args.cold_function, runs=200))
+    finally:
+        stack.close()
+    svg = Path(args.svg)
+    svg_chart(stages, svg)
+    print(f"chart: {svg}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
