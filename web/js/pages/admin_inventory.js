@@ -33,7 +33,9 @@ export function adminInventoryPage(main) {
     const error = h("span", { class: "field-error", id: `err-${kind}-${r.productId}` });
     input.setAttribute("aria-describedby", error.id);
     const button = h("button", { type: "submit", class: "secondary" }, kind === "delta" ? "Restock" : "Set");
-    const form = h("form", { class: "inline-form", novalidate: true, "aria-label": label }, input, button, error);
+    // The form's name must not contain the input's, or "Set stock of X to" would name both.
+    const formLabel = kind === "delta" ? `Restock ${r.sku}` : `Set stock of ${r.sku}`;
+    const form = h("form", { class: "inline-form", novalidate: true, "aria-label": formLabel }, input, button, error);
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       error.textContent = "";

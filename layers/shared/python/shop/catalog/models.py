@@ -111,8 +111,8 @@ class ProductUpdate(BaseModel):
 class ProductListQuery(PageQuery):
     """GET /api/products."""
 
-    search: Annotated[str, OneLine] | None = Field(None, max_length=100, pattern=LINE)
-    category: Annotated[str, OneLine] | None = Field(None, max_length=60, pattern=LINE)
+    search: Annotated[str, StringConstraints(max_length=100, pattern=LINE), OneLine] | None = None
+    category: Annotated[str, StringConstraints(max_length=60, pattern=LINE), OneLine] | None = None
     minPriceCents: int | None = Field(None, ge=0, le=MAX_PRICE_CENTS)
     maxPriceCents: int | None = Field(None, ge=0, le=MAX_PRICE_CENTS)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shop.fields import WholeNumber, omittable
 from shop.paging import Page, PageQuery
@@ -34,7 +34,7 @@ class AdjustBody(BaseModel):
     delta: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK, json_schema_extra={"not": {"const": 0}}),
                      WholeNumber] | None = omittable()
     stock: Annotated[int, Field(ge=0, le=MAX_STOCK), WholeNumber] | None = omittable()
-    note: Annotated[str, OneLine] | None = Field(None, max_length=200, pattern=LINE)
+    note: Annotated[str, StringConstraints(max_length=200, pattern=LINE), OneLine] | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> AdjustBody:

@@ -33,6 +33,7 @@ ERRORS: dict[int, tuple[str, str]] = {
     404: ("NotFound", "No such resource, or not the caller's to see."),
     409: ("Conflict", "The request clashes with the current state (taken, illegal transition, stock)."),
     413: ("PayloadTooLarge", "The request body is over the size limit."),
+    429: ("TooManyRequests", "Too many failed logins for this account or source; `Retry-After` says when to retry."),
     503: ("Unavailable", "A dependency of the API (the database) cannot be reached; retry later."),
 }
 

@@ -87,7 +87,7 @@ ROUTES: tuple[Route, ...] = (
     Route("Register", "post", "/api/auth/register", "Create a customer account and get its token", "identity",
           "public", Session, status=201, body=RegisterBody, query=NoQuery, errors=(409,)),
     Route("Login", "post", "/api/auth/login", "Exchange email and password for a token", "identity", "public",
-          Session, body=LoginBody, query=NoQuery, errors=(401,)),
+          Session, body=LoginBody, query=NoQuery, errors=(401, 429)),
     Route("Me", "get", "/api/auth/me", "The caller's own user record", "identity", "user", User,
           query=NoQuery, errors=(404,)),
     Route("ListProducts", "get", "/api/products", "Active products with their stock, searched and paged",
