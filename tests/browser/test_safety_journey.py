@@ -71,6 +71,7 @@ def test_hostile_names_render_as_text_and_no_page_logs_an_error(
     admin = people("admin")
     admin.sign_in(stack.admin_email, stack.admin_password, then="/admin")
     expect(admin.page.locator(".chart svg")).to_have_count(3)
+    expect(admin.page.locator('[data-stat="Orders"]')).to_be_visible()  # the stats have loaded too
     shot(admin.page, "admin dashboard")
     visit(admin, shot, "/admin/orders", "admin orders", f"tr[data-order-id='{order['id']}']")
     expect(admin.page.locator(f"tr[data-order-id='{order['id']}']")).to_contain_text(XSS)
