@@ -7,7 +7,15 @@ delivery is at least once and a restarted stack resumes where it stopped. Batche
 ``BatchSize`` and ``MaximumBatchingWindowInSeconds``; a failing batch is retried up to
 ``MaximumRetryAttempts`` (bisected first when ``BisectBatchOnFunctionError``), then described
 to the on-failure destination (SQS, or ``kafka://topic`` which receives the records), and the
-partition moves on. Records within a partition are always handed over in order.
+partition moves on. Records within a partition are always handed over in order; a batch that
+spans partitions becomes one invocation per partition, run concurrently (Lambda scales an MSK
+mapping up to one concurrent invocation per partition).
+
+The embedded broker answers a held fetch only when its wait ends, not when a record arrives,
+so the fetch wait bounds the trigger latency, and a short wait costs CPU in idle fetches. The
+pollers therefore share an :class:`Activity`: while any of them has seen a record in the last
+``BUSY_SECONDS``, every poller fetches with the short wait (``DEVSTACK_KAFKA_BUSY_FETCH_WAIT_MS``);
+an idle stack goes back to the long one (``DEVSTACK_KAFKA_FETCH_WAIT_MS``).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -36,6 +45,22 @@ log = logging.getLogger("devstack.kafka")
 RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0)
 ASSIGNMENT_REFRESH = 5.0
 LOG_CHECK_INTERVAL = 1.0
+#: how long after the last record the pollers keep fetching with the short wait
+BUSY_SECONDS = 5.0
+
+
+class Activity:
+    """When any poller of this process last received a record: all of them fetch eagerly while it is recent."""
+
+    def __init__(self, busy_seconds: float = BUSY_SECONDS) -> None:
+        self.busy_seconds = busy_seconds
+        self.last_record = 0.0
+
+    def saw_records(self) -> None:
+        self.last_record = time.monotonic()
+
+    def busy(self) -> bool:
+        return time.monotonic() - self.last_record < self.busy_seconds
 
 
 def _cluster(consumer: KafkaConsumer) -> Any:
@@ -129,6 +154,7 @@ class KafkaPoller(threading.Thread):
 
     def __init__(self, mapping: KafkaMapping, runtime: LambdaRuntime, *, bootstrap: str,
                  destination: FailureDestination | None, fetch_wait_ms: int = 200,
+                 busy_fetch_wait_ms: int | None = None, activity: Activity | None = None,
                  invocation_log: JsonLog | None = None) -> None:
         super().__init__(name=f"esm-{mapping.function}-{mapping.name}", daemon=True)
         self.mapping = mapping
@@ -136,6 +162,11 @@ class KafkaPoller(threading.Thread):
         self.bootstrap = bootstrap
         self.destination = destination
         self.fetch_wait_ms = fetch_wait_ms
+        self.busy_fetch_wait_ms = fetch_wait_ms if busy_fetch_wait_ms is None else min(busy_fetch_wait_ms,
+                                                                                       fetch_wait_ms)
+        self.activity = activity or Activity()
+        self._wait_now = fetch_wait_ms
+        self._partitions_pool: ThreadPoolExecutor | None = None
         self.patterns = compile_filters(mapping.filters)
         self._halt = threading.Event()
         self._consumer: KafkaConsumer | None = None
@@ -165,7 +196,7 @@ class KafkaPoller(threading.Thread):
             # The embedded broker answers a held fetch only when this wait ends, not when a
             # record arrives, so the wait bounds the trigger latency (measured with a plain
             # consumer: 500 ms → p50 182 ms, 200 ms → 62 ms, 100 ms → 32 ms); shorter waits
-            # cost more idle fetches. DEVSTACK_KAFKA_FETCH_WAIT_MS tunes it.
+            # cost more idle fetches. _set_fetch_wait switches it between busy and idle.
             fetch_max_wait_ms=self.fetch_wait_ms,
             reconnect_backoff_max_ms=1000,
             metadata_max_age_ms=5000,
@@ -213,6 +244,16 @@ class KafkaPoller(threading.Thread):
                 self._halt.wait(1.0)
         if self._consumer is not None:
             self._consumer.close(autocommit=False)
+        if self._partitions_pool is not None:
+            self._partitions_pool.shutdown(wait=False)
+
+    def _set_fetch_wait(self, consumer: KafkaConsumer) -> None:
+        """Short fetch wait while the stack is busy, long when idle (applies from the next fetch)."""
+        wanted = self.busy_fetch_wait_ms if self.activity.busy() else self.fetch_wait_ms
+        if wanted != self._wait_now:
+            # kafka-python reads the wait from its fetcher's config for every fetch request it builds.
+            consumer._fetcher.config["fetch_max_wait_ms"] = wanted
+            self._wait_now = wanted
 
     def _loop(self, consumer: KafkaConsumer) -> None:
         window = self.mapping.batching_window_seconds
@@ -226,9 +267,11 @@ class KafkaPoller(threading.Thread):
             if now - self._checked_at >= LOG_CHECK_INTERVAL:
                 self._checked_at = now
                 self._detect_new_log(consumer)
+            self._set_fetch_wait(consumer)
             batch = self._poll(consumer, 500, size)
             if not batch:
                 continue
+            self.activity.saw_records()
             first_at = time.monotonic()
             while len(batch) < size and window > 0:
                 left = window - (time.monotonic() - first_at)
@@ -272,8 +315,16 @@ class KafkaPoller(threading.Thread):
 
     def _handle(self, consumer: KafkaConsumer, batch: list[Record]) -> None:
         passing = [r for r in batch if record_passes(self.patterns, r.value)]
-        if passing:
+        by_partition: dict[tuple[str, int], list[Record]] = {}
+        for r in passing:
+            by_partition.setdefault((r.topic, r.partition), []).append(r)
+        if len(by_partition) == 1:
             self._deliver(passing)
+        elif by_partition:
+            if self._partitions_pool is None:
+                self._partitions_pool = ThreadPoolExecutor(8, thread_name_prefix=self.name)
+            for done in self._partitions_pool.map(self._deliver, by_partition.values()):
+                assert done is None
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for r in batch:
             offsets[TopicPartition(r.topic, r.partition)] = OffsetAndMetadata(r.offset + 1, "", -1)
@@ -344,15 +395,20 @@ class KafkaPoller(threading.Thread):
 
 def start_pollers(mappings: list[KafkaMapping], runtime: LambdaRuntime, *, bootstrap: str, aws_endpoint_url: str,
                   region: str, fetch_wait_ms: int | None = None,
+                  busy_fetch_wait_ms: int | None = None,
                   invocation_log: JsonLog | None = None) -> list[KafkaPoller]:
     """Start one poller per enabled mapping, each with its on-failure destination.
 
-    ``fetch_wait_ms`` defaults to the stack settings' (``DEVSTACK_KAFKA_FETCH_WAIT_MS``); every
-    invocation is written to ``invocation_log`` when given.
+    The fetch waits default to the stack settings' (``DEVSTACK_KAFKA_FETCH_WAIT_MS`` when idle,
+    ``DEVSTACK_KAFKA_BUSY_FETCH_WAIT_MS`` while records flow); the pollers share one :class:`Activity`.
+    Every invocation is written to ``invocation_log`` when given.
     """
     import boto3
 
-    wait = StackSettings().kafka_fetch_wait_ms if fetch_wait_ms is None else fetch_wait_ms
+    settings = StackSettings()
+    wait = settings.kafka_fetch_wait_ms if fetch_wait_ms is None else fetch_wait_ms
+    busy = settings.kafka_busy_fetch_wait_ms if busy_fetch_wait_ms is None else busy_fetch_wait_ms
+    activity = Activity()
 
     def sqs() -> Any:
         return boto3.client("sqs", endpoint_url=aws_endpoint_url, region_name=region)
@@ -364,7 +420,7 @@ def start_pollers(mappings: list[KafkaMapping], runtime: LambdaRuntime, *, boots
         dest = FailureDestination(mapping.on_failure, bootstrap=bootstrap, sqs_client_factory=sqs) \
             if mapping.on_failure else None
         poller = KafkaPoller(mapping, runtime, bootstrap=bootstrap, destination=dest, fetch_wait_ms=wait,
-                             invocation_log=invocation_log)
+                             busy_fetch_wait_ms=busy, activity=activity, invocation_log=invocation_log)
         poller.start()
         pollers.append(poller)
     return pollers

@@ -56,6 +56,8 @@ class StackSettings(BaseSettings):
     schedule_interval: Annotated[float | None, AfterValidator(lambda v: v if v is None or v > 0 else None)] = 10.0
     #: the pollers' Kafka fetch wait: it bounds the trigger latency (see devstack.kafka_esm)
     kafka_fetch_wait_ms: int = 200
+    #: the same while records flow (any poller saw one in the last few seconds)
+    kafka_busy_fetch_wait_ms: int = 10
     seed_demo: bool = True
     hot_reload: bool = True
     prewarm: bool = True
