@@ -33,7 +33,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from devstack.filtering import compile_filters, record_passes
-from devstack.kafka_events import Record, kafka_event
+from devstack.kafka_events import Record, by_partition, kafka_event
 from devstack.lambda_runtime import InvocationError, LambdaRuntime
 from devstack.logfiles import JsonLog, now_iso
 from devstack.settings import StackSettings
@@ -315,16 +315,13 @@ class KafkaPoller(threading.Thread):
 
     def _handle(self, consumer: KafkaConsumer, batch: list[Record]) -> None:
         passing = [r for r in batch if record_passes(self.patterns, r.value)]
-        by_partition: dict[tuple[str, int], list[Record]] = {}
-        for r in passing:
-            by_partition.setdefault((r.topic, r.partition), []).append(r)
-        if len(by_partition) == 1:
-            self._deliver(passing)
-        elif by_partition:
+        groups = by_partition(passing)
+        if len(groups) == 1:
+            self._deliver(groups[0])
+        elif groups:
             if self._partitions_pool is None:
                 self._partitions_pool = ThreadPoolExecutor(8, thread_name_prefix=self.name)
-            for done in self._partitions_pool.map(self._deliver, by_partition.values()):
-                assert done is None
+            list(self._partitions_pool.map(self._deliver, groups))  # and re-raise what any of them raised
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for r in batch:
             offsets[TopicPartition(r.topic, r.partition)] = OffsetAndMetadata(r.offset + 1, "", -1)

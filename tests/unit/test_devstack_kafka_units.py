@@ -7,7 +7,8 @@ import json
 from aws_lambda_powertools.utilities.data_classes import KafkaEvent
 
 from devstack.filtering import compile_filters, record_passes
-from devstack.kafka_events import Record, kafka_event
+from devstack.kafka_esm import Activity
+from devstack.kafka_events import Record, by_partition, kafka_event
 from shop import kafka_epochs
 
 
@@ -56,3 +57,25 @@ def test_broker_came_back_empty() -> None:
     assert kafka_epochs.truncated(8, 3)
     assert not kafka_epochs.truncated(3, 3) and not kafka_epochs.truncated(2, 3)
     assert not kafka_epochs.truncated(None, 3) and not kafka_epochs.truncated(8, None)
+
+
+def test_a_batch_splits_per_partition_in_order() -> None:
+    """One invocation per topic-partition (they run concurrently); each keeps its records' order."""
+    def rec(topic: str, partition: int, offset: int) -> Record:
+        return Record(topic, partition, offset, 0, 0, None, b"x")
+
+    batch = [rec("a", 0, 5), rec("a", 1, 3), rec("b", 0, 9), rec("a", 0, 6), rec("a", 1, 4)]
+    groups = by_partition(batch)
+    assert [[(r.topic, r.partition, r.offset) for r in g] for g in groups] == [
+        [("a", 0, 5), ("a", 0, 6)], [("a", 1, 3), ("a", 1, 4)], [("b", 0, 9)]]
+    assert by_partition([]) == []
+
+
+def test_pollers_are_busy_only_shortly_after_a_record() -> None:
+    """The short fetch wait applies while any poller saw a record within ``busy_seconds``."""
+    activity = Activity(busy_seconds=0.05)
+    assert not activity.busy()
+    activity.saw_records()
+    assert activity.busy()
+    activity.last_record -= 0.06
+    assert not activity.busy()
