@@ -31,6 +31,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
+from prometheus_client import Histogram
 
 from devstack.filtering import compile_filters, record_passes
 from devstack.kafka_events import Record, by_partition, kafka_event
@@ -155,7 +156,7 @@ class KafkaPoller(threading.Thread):
     def __init__(self, mapping: KafkaMapping, runtime: LambdaRuntime, *, bootstrap: str,
                  destination: FailureDestination | None, fetch_wait_ms: int = 200,
                  busy_fetch_wait_ms: int | None = None, activity: Activity | None = None,
-                 invocation_log: JsonLog | None = None) -> None:
+                 invocation_log: JsonLog | None = None, record_age: Histogram | None = None) -> None:
         super().__init__(name=f"esm-{mapping.function}-{mapping.name}", daemon=True)
         self.mapping = mapping
         self.runtime = runtime
@@ -181,6 +182,7 @@ class KafkaPoller(threading.Thread):
         self.last_error_at: float | None = None
         self.last_latency_ms: float | None = None
         self.invocation_log = invocation_log
+        self.record_age = record_age.labels(mapping.function, mapping.name) if record_age is not None else None
 
     def stop(self) -> None:
         self._halt.set()
@@ -335,6 +337,9 @@ class KafkaPoller(threading.Thread):
             attempts += 1
             started = time.time()
             request_id = str(uuid.uuid4())
+            if attempts == 1 and self.record_age is not None:
+                for r in records:
+                    self.record_age.observe(max(0.0, started - r.timestamp / 1000))
             try:
                 self.runtime.invoke_blocking(self.mapping.function, event, request_id=request_id)
                 self.invocations += 1
@@ -393,12 +398,12 @@ class KafkaPoller(threading.Thread):
 def start_pollers(mappings: list[KafkaMapping], runtime: LambdaRuntime, *, bootstrap: str, aws_endpoint_url: str,
                   region: str, fetch_wait_ms: int | None = None,
                   busy_fetch_wait_ms: int | None = None,
-                  invocation_log: JsonLog | None = None) -> list[KafkaPoller]:
+                  invocation_log: JsonLog | None = None, record_age: Histogram | None = None) -> list[KafkaPoller]:
     """Start one poller per enabled mapping, each with its on-failure destination.
 
     The fetch waits default to the stack settings' (``DEVSTACK_KAFKA_FETCH_WAIT_MS`` when idle,
     ``DEVSTACK_KAFKA_BUSY_FETCH_WAIT_MS`` while records flow); the pollers share one :class:`Activity`.
-    Every invocation is written to ``invocation_log`` when given.
+    Every invocation is written to ``invocation_log`` and each record's wait to ``record_age`` when given.
     """
     import boto3
 
@@ -417,7 +422,8 @@ def start_pollers(mappings: list[KafkaMapping], runtime: LambdaRuntime, *, boots
         dest = FailureDestination(mapping.on_failure, bootstrap=bootstrap, sqs_client_factory=sqs) \
             if mapping.on_failure else None
         poller = KafkaPoller(mapping, runtime, bootstrap=bootstrap, destination=dest, fetch_wait_ms=wait,
-                             busy_fetch_wait_ms=busy, activity=activity, invocation_log=invocation_log)
+                             busy_fetch_wait_ms=busy, activity=activity, invocation_log=invocation_log,
+                             record_age=record_age)
         poller.start()
         pollers.append(poller)
     return pollers

@@ -181,7 +181,7 @@ class Stack:
         metrics_runner = await self.serve_metrics(metrics)
         self.pollers = start_pollers(self.app.kafka, runtime, bootstrap=s.kafka, aws_endpoint_url=s.aws,
                                      region=s.region, fetch_wait_ms=s.kafka_fetch_wait_ms,
-                                     invocation_log=invocation_log)
+                                     invocation_log=invocation_log, record_age=metrics.record_age)
         self._step(f"✓ Kafka event-source mappings ({len(self.pollers)})")
         web_runner = await self.serve_web(runtime)
         if self.app.schedules:
