@@ -256,7 +256,8 @@ async def post_order(session: aiohttp.ClientSession, api_url: str, token: str, b
 
 
 def record_age_buckets(metrics_url: str | None) -> dict[float, float]:
-    """The runtime's cumulative record-age histogram over every mapping: {upper bound: count}."""
+    """The runtime's cumulative record-age histogram over the mappings that invoke at once
+    (``MaximumBatchingWindowInSeconds: 0``; the others wait to fill a batch by design): {upper bound: count}."""
     if not metrics_url:
         return {}
     import urllib.request
@@ -264,8 +265,11 @@ def record_age_buckets(metrics_url: str | None) -> dict[float, float]:
     with urllib.request.urlopen(metrics_url, timeout=30) as resp:
         text = resp.read().decode()
     out: dict[float, float] = {}
-    for name, labels, value in samples(text):
-        if name == "devstack_esm_record_age_seconds_bucket":
+    parsed = list(samples(text))
+    immediate = {(labels["function"], labels["mapping"]) for name, labels, _ in parsed
+                 if name == "devstack_esm_mapping_info" and labels.get("batching_window_seconds") == "0"}
+    for name, labels, value in parsed:
+        if name == "devstack_esm_record_age_seconds_bucket" and (labels["function"], labels["mapping"]) in immediate:
             bound = float(labels["le"])
             out[bound] = out.get(bound, 0.0) + value
     return out

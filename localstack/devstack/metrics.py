@@ -90,6 +90,7 @@ class MappingCollector(Collector):
             values = [m.function, m.name]
             info.add_metric(values, {"state": mapping_state(poller), "topics": ",".join(m.topics),
                                      "group": m.consumer_group_id, "batch_size": str(m.batch_size),
+                                     "batching_window_seconds": f"{m.batching_window_seconds:g}",
                                      "on_failure": m.on_failure or ""})
             invocations.add_metric(values, poller.invocations)
             errors.add_metric(values, poller.failures)
