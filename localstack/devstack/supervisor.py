@@ -18,7 +18,7 @@ from aiohttp import web
 
 from devstack import bootstrap
 from devstack.apigateway import ApiGateway
-from devstack.kafka_esm import KafkaPoller, start_pollers
+from devstack.kafka_esm import Doorbell, KafkaPoller, start_pollers
 from devstack.lambda_runtime import LambdaRuntime
 from devstack.logfiles import ESM, GATEWAY, JsonLog
 from devstack.metrics import CONTENT_TYPE, RuntimeMetrics
@@ -158,7 +158,9 @@ class Stack:
         assert self.app is not None
         s = self.s
         loop = asyncio.get_running_loop()
-        runtime = LambdaRuntime(self.app.functions, self.function_env(), hot_reload=s.hot_reload, log_dir=s.log_dir)
+        doorbell = Doorbell()
+        runtime = LambdaRuntime(self.app.functions, self.function_env(), hot_reload=s.hot_reload, log_dir=s.log_dir,
+                                after_invoke=doorbell.ring)
         self.runtime = runtime
         access_log = JsonLog(s.log_dir / f"{GATEWAY}.log")
         invocation_log = JsonLog(s.log_dir / f"{ESM}.log")
@@ -180,7 +182,7 @@ class Stack:
         self._step(f"✓ API Gateway :{s.ports['api']} ({len(self.app.routes)} routes)")
         metrics_runner = await self.serve_metrics(metrics)
         self.pollers = start_pollers(self.app.kafka, runtime, bootstrap=s.kafka, aws_endpoint_url=s.aws,
-                                     region=s.region, fetch_wait_ms=s.kafka_fetch_wait_ms,
+                                     region=s.region, doorbell=doorbell,
                                      invocation_log=invocation_log, record_age=metrics.record_age)
         self._step(f"✓ Kafka event-source mappings ({len(self.pollers)})")
         web_runner = await self.serve_web(runtime)
