@@ -59,9 +59,11 @@ RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0)
 ASSIGNMENT_REFRESH = 5.0
 LOG_CHECK_INTERVAL = 1.0
 #: a poller keeps fetching this long after the last ring or record, then pauses until the next
-ACTIVE_SECONDS = 1.0
+ACTIVE_SECONDS = 0.25
 #: how long one poll waits for a record while active
 ACTIVE_POLL = 0.05
+#: a paused poller's periodic look waits this much longer than one fetch
+PEEK_MARGIN_MS = 5
 #: librdkafka's "no offset": the committed one, or the reset policy's
 OFFSET_INVALID = -1001
 #: librdkafka's timestamp types → the Kafka record's (0 create time, 1 log-append time)
@@ -308,11 +310,16 @@ class KafkaPoller(threading.Thread):
             if now - self._checked_at >= LOG_CHECK_INTERVAL:
                 self._checked_at = now
                 self._detect_new_log(consumer, admin)
+            wait = ACTIVE_POLL
             if self._paused:
-                # Nothing ran lately: fetch again when a function has run, or after the poll interval.
+                # Nothing ran lately: fetch again when a function has run, or after the poll interval
+                # (then one fetch's worth, unless something rings meanwhile).
+                before = rung
                 rung = self.doorbell.wait(rung, self.poll_interval)
                 self._pause(consumer, False)
-            batch = self._poll(consumer, ACTIVE_POLL, size)
+                if rung == before:
+                    wait = (self.fetch_wait_ms + PEEK_MARGIN_MS) / 1000
+            batch = self._poll(consumer, wait, size)
             if not batch:
                 if time.monotonic() - max(self._active_at, self.doorbell.rung_at) > ACTIVE_SECONDS:
                     self._pause(consumer, True)
