@@ -199,6 +199,8 @@ class KafkaPoller(threading.Thread):
         self._partitions_pool: ThreadPoolExecutor | None = None
         self.patterns = compile_filters(mapping.filters)
         self._halt = threading.Event()
+        self._suspend = threading.Event()
+        self.suspended = threading.Event()
         self._consumer: Consumer | None = None
         self._admin: AdminClient | None = None
         self._assigned: set[tuple[str, int]] = set()
@@ -218,6 +220,18 @@ class KafkaPoller(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
+
+    def suspend(self) -> None:
+        """Close the Kafka client at the next step and wait for :meth:`resume` (``suspended`` is set once closed).
+
+        The supervisor does this before it restarts the embedded broker: librdkafka can crash when a
+        live client sees its topics re-created (confluentinc/librdkafka#4907); a new client cannot.
+        """
+        self._suspend.set()
+
+    def resume(self) -> None:
+        """Connect again with a new client (the broker is back and its topics exist)."""
+        self._suspend.clear()
 
     def _connect(self) -> tuple[Consumer, AdminClient]:
         reset = "earliest" if self.mapping.starting_position in ("TRIM_HORIZON", "AT_TIMESTAMP") else "latest"
@@ -276,6 +290,13 @@ class KafkaPoller(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.is_set():
+            if self._suspend.is_set():
+                self._close()
+                self.suspended.set()
+                while self._suspend.is_set() and not self._halt.wait(0.05):
+                    pass
+                self.suspended.clear()
+                continue
             try:
                 if self._consumer is None or self._admin is None:
                     self._consumer, self._admin = self._connect()
@@ -301,7 +322,7 @@ class KafkaPoller(threading.Thread):
         window = self.mapping.batching_window_seconds
         size = self.mapping.batch_size
         rung = self.doorbell.rings
-        while not self._halt.is_set():
+        while not self._halt.is_set() and not self._suspend.is_set():
             self._refresh_assignment(consumer, admin)
             if not self._assigned:
                 self._halt.wait(0.5)

@@ -325,6 +325,8 @@ class Stack:
             log.warning("%s exited with code %s; restarting it%s", service.name, service.proc.returncode,
                         " (its log was in memory, so it comes back empty)" if service.kind == "kafka" else "")
         try:
+            if service.kind == "kafka":
+                await asyncio.to_thread(self._suspend_pollers)
             await asyncio.to_thread(service.start, timeout=30)
             await asyncio.to_thread(self._after_restart, service)
         except Exception as exc:
@@ -336,11 +338,22 @@ class Stack:
         self.write_state(ready=True)
         log.info("%s is back (restart %d)", service.name, restarts.done)
 
+    def _suspend_pollers(self, timeout: float = 5.0) -> None:
+        """Have every poller close its Kafka client before the broker comes back (see ``KafkaPoller.suspend``)."""
+        for poller in self.pollers:
+            poller.suspend()
+        deadline = time.monotonic() + timeout
+        for poller in self.pollers:
+            if not poller.suspended.wait(max(0.0, deadline - time.monotonic())):
+                log.warning("%s did not close its Kafka client within %.0fs (busy invoking)", poller.name, timeout)
+
     def _after_restart(self, service: Service) -> None:
         """Bring a restarted service back to what the stack expects of it."""
         if service.kind == "kafka":
             assert self.app is not None
             bootstrap.ensure_topics(self.s.kafka, bootstrap.topics_for(self.app))
+            for poller in self.pollers:
+                poller.resume()
             self.broker_generation += 1
             self.nudge_schedules("brokerRestarted")
         elif service.kind == "mongodb":
