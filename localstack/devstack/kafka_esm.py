@@ -16,9 +16,10 @@ a poller costs a tenth of the CPU of a pure-Python client at the same fetch rate
 broker answers a held fetch only when its wait ends, not when a record arrives, so the pollers
 fetch with a short wait (``DEVSTACK_KAFKA_FETCH_WAIT_MS``), but only while there may be something
 to fetch: a :class:`Doorbell` is rung by the runtime whenever an invocation ends (a function
-publishes its events before it returns, so they are in the broker by then), and a poller that saw
-no ring and no record for ``ACTIVE_SECONDS`` pauses its partitions until the next ring, or for
-``DEVSTACK_KAFKA_POLL_INTERVAL_MS`` (records produced outside the stack's functions).
+publishes its events before it returns, so they are in the broker by then); a rung poller looks
+once, keeps fetching while records come, and pauses its partitions once none came for
+``ACTIVE_SECONDS``, until the next ring or for ``DEVSTACK_KAFKA_POLL_INTERVAL_MS`` (records produced
+outside the stack's functions).
 """
 
 from __future__ import annotations
@@ -58,12 +59,12 @@ log = logging.getLogger("devstack.kafka")
 RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0)
 ASSIGNMENT_REFRESH = 5.0
 LOG_CHECK_INTERVAL = 1.0
-#: a poller keeps fetching this long after the last ring or record, then pauses until the next
+#: a poller keeps fetching this long after its last record, then pauses until the next ring
 ACTIVE_SECONDS = 0.25
 #: how long one poll waits for a record while active
 ACTIVE_POLL = 0.05
-#: a paused poller's periodic look waits this much longer than one fetch
-PEEK_MARGIN_MS = 5
+#: a paused poller's look (after a ring or the poll interval) waits this much longer than one fetch
+PEEK_MARGIN_MS = 20
 #: librdkafka's "no offset": the committed one, or the reset policy's
 OFFSET_INVALID = -1001
 #: librdkafka's timestamp types → the Kafka record's (0 create time, 1 log-append time)
@@ -74,7 +75,6 @@ class Doorbell:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._rings = 0
-        self.rung_at = 0.0
 
     @property
     def rings(self) -> int:
@@ -83,7 +83,6 @@ class Doorbell:
     def ring(self) -> None:
         with self._cond:
             self._rings += 1
-            self.rung_at = time.monotonic()
             self._cond.notify_all()
 
     def wait(self, seen: int, timeout: float) -> int:
@@ -333,16 +332,14 @@ class KafkaPoller(threading.Thread):
                 self._detect_new_log(consumer, admin)
             wait = ACTIVE_POLL
             if self._paused:
-                # Nothing ran lately: fetch again when a function has run, or after the poll interval
-                # (then one fetch's worth, unless something rings meanwhile).
-                before = rung
+                # No record lately: look again (one fetch's worth) when a function has run, or after
+                # the poll interval. A poller whose topics got nothing goes straight back to waiting.
                 rung = self.doorbell.wait(rung, self.poll_interval)
                 self._pause(consumer, False)
-                if rung == before:
-                    wait = (self.fetch_wait_ms + PEEK_MARGIN_MS) / 1000
+                wait = (self.fetch_wait_ms + PEEK_MARGIN_MS) / 1000
             batch = self._poll(consumer, wait, size)
             if not batch:
-                if time.monotonic() - max(self._active_at, self.doorbell.rung_at) > ACTIVE_SECONDS:
+                if time.monotonic() - self._active_at > ACTIVE_SECONDS:
                     self._pause(consumer, True)
                 continue
             self._active_at = time.monotonic()
