@@ -5,12 +5,15 @@
     .venv/bin/python scripts/bench_load.py --rates 100 --seconds 60          # one rate, longer
 
 For each offered rate (orders/s, open loop: a POST is due every 1/rate s, spread over
-``--customers`` customers) it runs ``--seconds`` of load while every customer and one admin keep a
-WebSocket to the relay, then prints orders accepted/s (201s), orders settled/s (the buyer's
-``order:updated`` with ``paid`` or ``order:cancelled`` arriving inside the window), the backlog
-left when the window ended, and p50/p99 of POST → 201, POST → buyer's ``order:created``, POST →
-buyer's ``order:updated`` (paid) and POST → admin's ``admin:order:created``. CPU per process of
-the stack (from /proc, % of one core) is sampled over each window. The first rate whose settling
+``--customers`` customers, each order taking one or two of ``--products`` products) it runs
+``--seconds`` of load while every customer and one admin keep a WebSocket to the relay, then
+prints orders accepted/s (201s), orders settled/s (the buyer's ``order:updated`` with ``paid`` or
+``order:cancelled`` arriving inside the window), the backlog left when the window ended, p50/p99
+of POST → 201, POST → buyer's ``order:created``, POST → buyer's ``order:updated`` (paid) and POST →
+admin's ``admin:order:created``, and Kafka record → function invocation over the mappings that
+invoke at once (from the runtime's ``devstack_esm_record_age_seconds`` histogram, interpolated
+inside its buckets). CPU per process of the stack (from /proc, % of one core) is sampled over each
+window, with the stack's CPU per accepted order and this benchmark's own share. The first rate whose settling
 falls behind accepting (settled < 90% of accepted, or a backlog of more than 2 s of orders) is the
 saturation rate; higher rates are skipped. Then it measures a function's cold start (new worker:
 import + first call) and the warm overhead of one invocation against the same handler called
