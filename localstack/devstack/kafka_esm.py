@@ -65,8 +65,8 @@ ACTIVE_SECONDS = 0.25
 ACTIVE_POLL = 0.05
 #: a paused poller's look (after a ring or the poll interval) waits this much longer than one fetch
 PEEK_MARGIN_MS = 20
-#: librdkafka's "no offset": the committed one, or the reset policy's
-OFFSET_INVALID = -1001
+#: the longest a poller blocks in one broker call (it must notice a suspension soon)
+CALL_TIMEOUT = 2.0
 #: librdkafka's timestamp types → the Kafka record's (0 create time, 1 log-append time)
 LOG_APPEND_TIME = 2
 class Doorbell:
@@ -265,7 +265,7 @@ class KafkaPoller(threading.Thread):
         if self._assigned and now - self._assigned_at < ASSIGNMENT_REFRESH:
             return
         self._assigned_at = now
-        listed = admin.list_topics(timeout=5).topics
+        listed = admin.list_topics(timeout=CALL_TIMEOUT).topics
         wanted = {(topic, p) for topic in self.mapping.topics
                   if topic in listed and listed[topic].error is None for p in listed[topic].partitions}
         if not wanted or wanted == self._assigned:
@@ -278,11 +278,11 @@ class KafkaPoller(threading.Thread):
 
     def _commit_ends(self, consumer: Consumer, partitions: set[tuple[str, int]]) -> None:
         """A LATEST mapping starts at the end once, then resumes from its committed offsets after a restart."""
-        committed = consumer.committed([TopicPartition(t, p) for t, p in sorted(partitions)], timeout=5)
+        committed = consumer.committed([TopicPartition(t, p) for t, p in sorted(partitions)], timeout=CALL_TIMEOUT)
         ends = []
         for tp in committed:
             if tp.offset < 0:
-                _low, high = consumer.get_watermark_offsets(tp, timeout=5)
+                _low, high = consumer.get_watermark_offsets(tp, timeout=CALL_TIMEOUT)
                 ends.append(TopicPartition(tp.topic, tp.partition, high))
         if ends:
             consumer.commit(offsets=ends, asynchronous=False)
@@ -367,9 +367,9 @@ class KafkaPoller(threading.Thread):
         """
         topics = sorted({t for t, _ in self._assigned})
         restart: set[tuple[str, int]] = set()
-        for topic, future in admin.describe_topics(TopicCollection(topics), request_timeout=5).items():
+        for topic, future in admin.describe_topics(TopicCollection(topics), request_timeout=CALL_TIMEOUT).items():
             try:
-                topic_id = str(future.result(timeout=5).topic_id)
+                topic_id = str(future.result(timeout=CALL_TIMEOUT).topic_id)
             except KafkaException:
                 continue  # gone for now: the next assignment refresh drops it
             if kafka_epochs.recreated(self._topic_ids.get(topic), topic_id):
@@ -428,8 +428,10 @@ class KafkaPoller(threading.Thread):
         offsets: dict[tuple[str, int], int] = {}
         for r in batch:
             offsets[(r.topic, r.partition)] = r.offset + 1
+        # Asynchronous: a synchronous commit waits for a group coordinator as long as the broker is
+        # away, and a lost commit only means these records are handed over again (at least once).
         consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())],
-                        asynchronous=False)
+                        asynchronous=True)
 
     def _deliver(self, records: list[Record]) -> None:
         attempts = 0

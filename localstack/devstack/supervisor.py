@@ -338,14 +338,18 @@ class Stack:
         self.write_state(ready=True)
         log.info("%s is back (restart %d)", service.name, restarts.done)
 
-    def _suspend_pollers(self, timeout: float = 5.0) -> None:
-        """Have every poller close its Kafka client before the broker comes back (see ``KafkaPoller.suspend``)."""
+    def _suspend_pollers(self, timeout: float = 60.0) -> None:
+        """Have every poller close its Kafka client before the broker comes back (see ``KafkaPoller.suspend``).
+
+        A poller in the middle of an invocation closes it when the invocation ends; the broker waits.
+        """
         for poller in self.pollers:
             poller.suspend()
         deadline = time.monotonic() + timeout
         for poller in self.pollers:
             if not poller.suspended.wait(max(0.0, deadline - time.monotonic())):
-                log.warning("%s did not close its Kafka client within %.0fs (busy invoking)", poller.name, timeout)
+                log.warning("%s did not close its Kafka client within %.0fs; restarting the broker anyway",
+                            poller.name, timeout)
 
     def _after_restart(self, service: Service) -> None:
         """Bring a restarted service back to what the stack expects of it."""
