@@ -54,10 +54,8 @@ class StackSettings(BaseSettings):
     admin_password: str = Field(default="admin-password-123", validation_alias="ADMIN_PASSWORD")
     #: seconds between scheduled invocations; 0 or less → the template's own schedules
     schedule_interval: Annotated[float | None, AfterValidator(lambda v: v if v is None or v > 0 else None)] = 10.0
-    #: how long the broker may hold a poller's empty fetch (see devstack.kafka_esm)
-    kafka_fetch_wait_ms: Annotated[int, Field(ge=0)] = 10
-    #: how often an idle poller fetches when no invocation rang the doorbell (records from outside)
-    kafka_poll_interval_ms: Annotated[int, Field(gt=0)] = 200
+    #: the pollers' Kafka fetch wait: it bounds the trigger latency (see devstack.kafka_esm)
+    kafka_fetch_wait_ms: int = 200
     seed_demo: bool = True
     hot_reload: bool = True
     prewarm: bool = True

@@ -3,8 +3,8 @@
 A restarted in-memory broker re-creates its topics with new topic ids and offsets from 0, and
 answers fetches past a log's end with nothing at all, so a reader that kept its old position would
 silently skip the new records. Both Kafka readers use these decisions and then re-read the topic
-from its beginning: the relay and the local stack's event-source pollers (both confluent-kafka),
-each around its own client calls.
+from its beginning: the relay (confluent-kafka) and the local stack's event-source pollers
+(kafka-python), each with its own client calls.
 """
 
 from __future__ import annotations
