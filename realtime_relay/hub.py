@@ -57,7 +57,9 @@ def per_connection(batch: Sequence[tuple[Collection[C], bytes]],
     first = batch[0][0]
     if all(targets is first for targets, _ in batch):
         data = b"".join([encode(payload) for _, payload in batch])
-        return ((conn, data) for conn in first)
+        # A list, not a generator over the live set: writing may evict a connection (4429), which
+        # removes it from that very set; iterating the set meanwhile would stop the fan-out midway.
+        return [(conn, data) for conn in first]
     parts: dict[C, list[bytes]] = {}
     for targets, payload in batch:
         data = encode(payload)
