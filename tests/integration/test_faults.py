@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -299,6 +300,13 @@ class Sockets:
     reconnects: int
 
 
+def relay_stats(stack: Stack) -> dict[str, Any]:
+    """The relay's counters (``/stats`` on its WebSocket port)."""
+    url = str(stack.state()["wsUrl"]).replace("ws://", "http://", 1).removesuffix("/ws") + "/stats"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return dict(json.loads(resp.read()))
+
+
 def watch(own: OwnStack, crowd: Shoppers) -> list[Watcher]:
     """A subscribed ``orders`` socket for every customer, before the first order."""
     watchers = [Watcher(own, token) for token in crowd.tokens]
@@ -331,9 +339,11 @@ def delivered(own: OwnStack, crowd: Shoppers, watchers: list[Watcher]) -> Socket
         out.delivered += len(seen)
         out.duplicated += sum(n - 1 for n in seen.values())
         out.missed += len(e - set(seen))
+    relay = relay_stats(stack)
     print(f"WS-TABLE | {out.customers} customers | events expected {out.expected} | delivered {out.delivered} | "
-          f"duplicated {out.duplicated} | missed {out.missed} | gap frames {out.gaps} | reconnects {out.reconnects}",
-          flush=True)
+          f"duplicated {out.duplicated} | missed {out.missed} | gap frames {out.gaps} | reconnects {out.reconnects} | "
+          f"relay: back-filled from the log {relay.get('backfilled')}, log replays {relay.get('logReplays')}, "
+          f"duplicates dropped {relay.get('duplicates')}", flush=True)
     for w in watchers:
         assert w.gaps == [], w.gaps
     return out
