@@ -23,6 +23,8 @@ import argparse
 import asyncio
 import json
 import os
+import random
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -34,8 +36,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "localstack"), str(ROOT / "scripts")]
 
-from bench_orders import Api, body, percentile, setup  # noqa: E402
+from bench_orders import ADDRESS, Api, percentile, setup  # noqa: E402
 
+from devstack.metrics import samples  # noqa: E402
 from devstack.testing import Stack, start_stack  # noqa: E402
 
 SETTLE_WAIT = 30.0
@@ -118,6 +121,14 @@ class CpuMeter:
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+def new_product(api: Api, token: str, i: int) -> str:
+    status, product = api.call("POST", "/api/products", {
+        "name": f"Bench item {i}", "description": "benchmark", "priceCents": 500 + i, "currency": "USD",
+        "sku": f"BENCH-{i}-{random.getrandbits(40):x}", "stock": 10_000_000, "category": "bench"}, token)
+    assert status == 201, product
+    return str(product["id"])
+
+
 # --- the load -------------------------------------------------------------------------------------
 
 @dataclass
@@ -142,6 +153,10 @@ class Stage:
     ended: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)
     load: float = 0.0
+    #: Kafka record → function invocation (every mapping), as histogram bucket counts {upper bound: count}
+    record_age: dict[float, float] = field(default_factory=dict)
+    #: this benchmark's own CPU over the window, % of a core (it shares the machine)
+    own_cpu: float = 0.0
     #: events that arrived before their order's 201 did: order id -> [(event, status, time)]
     early: dict[str, list[tuple[str, Any, float]]] = field(default_factory=dict)
 
@@ -217,10 +232,16 @@ class Listener:
             task.cancel()
 
 
-async def post_order(session: aiohttp.ClientSession, api_url: str, token: str, buyer: str, product_id: str,
+def order_body(rng: random.Random, products: list[str]) -> dict[str, Any]:
+    """One or two lines of different products from the catalog, one unit each."""
+    picked = rng.sample(products, k=min(len(products), rng.choice((1, 1, 2))))
+    return {"items": [{"productId": p, "quantity": 1} for p in picked], "shippingAddress": ADDRESS}
+
+
+async def post_order(session: aiohttp.ClientSession, api_url: str, token: str, buyer: str, body: dict[str, Any],
                      stage: Stage) -> None:
     posted = time.perf_counter()
-    async with session.post(f"{api_url}/api/orders", json=body(product_id),
+    async with session.post(f"{api_url}/api/orders", json=body,
                             headers={"Authorization": f"Bearer {token}"}) as resp:
         answer = await resp.json(content_type=None)
         now = time.perf_counter()
@@ -234,9 +255,50 @@ async def post_order(session: aiohttp.ClientSession, api_url: str, token: str, b
                 record_event(order, event, status, at)
 
 
+def record_age_buckets(metrics_url: str | None) -> dict[float, float]:
+    """The runtime's cumulative record-age histogram over the mappings that invoke at once
+    (``MaximumBatchingWindowInSeconds: 0``; the others wait to fill a batch by design): {upper bound: count}."""
+    if not metrics_url:
+        return {}
+    import urllib.request
+
+    with urllib.request.urlopen(metrics_url, timeout=30) as resp:
+        text = resp.read().decode()
+    out: dict[float, float] = {}
+    parsed = list(samples(text))
+    immediate = {(labels["function"], labels["mapping"]) for name, labels, _ in parsed
+                 if name == "devstack_esm_mapping_info" and labels.get("batching_window_seconds") == "0"}
+    for name, labels, value in parsed:
+        if name == "devstack_esm_record_age_seconds_bucket" and (labels["function"], labels["mapping"]) in immediate:
+            bound = float(labels["le"])
+            out[bound] = out.get(bound, 0.0) + value
+    return out
+
+
+def bucket_percentile(buckets: dict[float, float], q: float) -> float | None:
+    """The q-th percentile (ms) of a cumulative histogram, interpolated inside its bucket."""
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]] if bounds else 0.0
+    if total <= 0:
+        return None
+    rank, lower, below = total * q / 100, 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if bound == float("inf"):
+                return lower * 1000
+            share = (rank - below) / (count - below) if count > below else 1.0
+            return (lower + (bound - lower) * share) * 1000
+        lower, below = bound, count
+    return None
+
+
 async def run_stage(session: aiohttp.ClientSession, api_url: str, listener: Listener, customers: list[tuple[str, str]],
-                    product_id: str, stage: Stage, meter: CpuMeter) -> None:
+                    products: list[str], stage: Stage, meter: CpuMeter, metrics_url: str | None = None) -> None:
     listener.stage = stage
+    rng = random.Random(int(stage.rate * 1000))
+    ages_before = await asyncio.to_thread(record_age_buckets, metrics_url)
+    own_before = resource.getrusage(resource.RUSAGE_SELF)
     pending: set[asyncio.Task[None]] = set()
     total = int(stage.rate * stage.seconds)
     meter.start()
@@ -247,12 +309,15 @@ async def run_stage(session: aiohttp.ClientSession, api_url: str, listener: List
         if delay > 0:
             await asyncio.sleep(delay)
         token, buyer = customers[i % len(customers)]
-        task = asyncio.create_task(post_order(session, api_url, token, buyer, product_id, stage))
+        task = asyncio.create_task(post_order(session, api_url, token, buyer, order_body(rng, products), stage))
         pending.add(task)
         task.add_done_callback(pending.discard)
     await asyncio.sleep(max(0.0, stage.began + stage.seconds - time.perf_counter()))
     stage.ended = time.perf_counter()
     stage.cpu = meter.stop()
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    stage.own_cpu = ((own.ru_utime + own.ru_stime) - (own_before.ru_utime + own_before.ru_stime)) \
+        / (stage.ended - stage.began) * 100
     stage.load = os.getloadavg()[0]
     if pending:
         await asyncio.wait(pending, timeout=60)
@@ -260,6 +325,8 @@ async def run_stage(session: aiohttp.ClientSession, api_url: str, listener: List
     deadline = time.perf_counter() + SETTLE_WAIT
     while time.perf_counter() < deadline and any(o.settled is None for o in stage.orders.values()):
         await asyncio.sleep(0.2)
+    after = await asyncio.to_thread(record_age_buckets, metrics_url)
+    stage.record_age = {b: after[b] - ages_before.get(b, 0.0) for b in after}
 
 
 def fmt(values: list[float]) -> str:
@@ -272,16 +339,22 @@ def print_stage(stage: Stage) -> None:
     window = stage.ended - stage.began
     accepted, settled = stage.accepted(), stage.settled_in_window()
     unsettled = sum(1 for o in stage.orders.values() if o.settled is None)
+    age = [bucket_percentile(stage.record_age, q) for q in (50, 99)]
+    ages = " ".join(f"{v:7.1f}" if v is not None else "      -" for v in age)
     print(f"{stage.rate:7.0f} {accepted / window:9.1f} {settled / window:8.1f} {accepted - settled:8d} "
           f"{fmt(stage.latencies('accepted'))} {fmt(stage.latencies('created'))} {fmt(stage.latencies('paid'))} "
-          f"{fmt(stage.latencies('admin_created'))} {stage.load:5.1f}"
+          f"{fmt(stage.latencies('admin_created'))} {ages} {stage.load:5.1f}"
           + (f"   ({unsettled} never settled within {SETTLE_WAIT:.0f}s)" if unsettled else "")
           + ("" if set(stage.statuses) <= {201} else f"   statuses {stage.statuses}"), flush=True)
 
 
 def print_cpu(stage: Stage, top: int = 6) -> None:
     parts = [f"{name} {share:.0f}%" for name, share in list(stage.cpu.items())[:top]]
-    print(f"        CPU (% of a core) at {stage.rate:.0f}/s: " + ", ".join(parts), flush=True)
+    total = sum(stage.cpu.values())
+    rate = stage.accepted() / (stage.ended - stage.began) if stage.ended > stage.began else 0.0
+    per_order = f"; {total * 10 / rate:.0f} ms of CPU per order accepted" if rate else ""
+    print(f"        CPU (% of a core) at {stage.rate:.0f}/s: stack {total:.0f}% in all{per_order}, "
+          f"this benchmark {stage.own_cpu:.0f}%; " + ", ".join(parts), flush=True)
 
 
 # --- cold start and warm overhead ----------------------------------------------------------------
@@ -413,6 +486,8 @@ async def drive(stack: Stack, args: argparse.Namespace) -> list[Stage]:
     assert stack.ws_url, "the stack runs without the relay"
     api = Api(stack.api_url)
     product_id, tokens, buyers = setup(api, stack.admin_email, stack.admin_password, args.customers, stock=10_000_000)
+    products = [product_id, *(new_product(api, stack.admin_token(), i) for i in range(1, args.products))]
+    metrics_url = stack.state().get("metricsUrl")
     customers = list(zip(tokens, buyers, strict=True))
     listener = Listener(stack.ws_url)
     meter = CpuMeter(stack.state().get("pid"))
@@ -433,15 +508,15 @@ async def drive(stack: Stack, args: argparse.Namespace) -> list[Stage]:
             print(f"idle stack over {args.idle:.0f} s (% of a core; workers still starting count too): "
                   + ", ".join(f"{name} {share:.1f}%" for name, share in list(idle.items())[:5]), flush=True)
         # warm the functions' worker pools (cold starts are measured separately)
-        await run_stage(session, stack.api_url, listener, customers, product_id,
+        await run_stage(session, stack.api_url, listener, customers, products,
                         Stage(rate=20, seconds=args.warmup), meter)
-        print(f"{len(customers)} customers + 1 admin on the relay; {args.seconds:.0f} s per rate; "
-              f"load average before: {os.getloadavg()[0]:.1f}", flush=True)
+        print(f"{len(customers)} customers + 1 admin on the relay; {len(products)} products, 1-2 per order; "
+              f"{args.seconds:.0f} s per rate; load average before: {os.getloadavg()[0]:.1f}", flush=True)
         print("offered accepted/s settled/s  backlog   POST→201 p50/p99 →order:created p50/p99 "
-              "→paid p50/p99 →admin:created p50/p99  load", flush=True)
+              "→paid p50/p99 →admin:created p50/p99 record→fn p50/p99  load  (ms)", flush=True)
         for rate in args.rates:
             stage = Stage(rate=rate, seconds=args.seconds)
-            await run_stage(session, stack.api_url, listener, customers, product_id, stage, meter)
+            await run_stage(session, stack.api_url, listener, customers, products, stage, meter, metrics_url)
             stages.append(stage)
             print_stage(stage)
             print_cpu(stage)
@@ -459,7 +534,8 @@ async def drive(stack: Stack, args: argparse.Namespace) -> list[Stage]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--state", help="stack.json of a running `dev.py up` (default: start a stack)")
-    parser.add_argument("--rates", default="10,25,50,100,200", help="offered orders/s, comma-separated")
+    parser.add_argument("--rates", default="2,10,25,50,100,200", help="offered orders/s, comma-separated")
+    parser.add_argument("--products", type=int, default=20, help="catalog size; each order takes 1-2 of them")
     parser.add_argument("--seconds", type=float, default=15.0, help="load window per rate")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of unmeasured load first")
     parser.add_argument("--customers", type=int, default=8)

@@ -21,6 +21,14 @@ class Record:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
+def by_partition(records: Iterable[Record]) -> list[list[Record]]:
+    """The records split per topic-partition, each list in the order given (one invocation each)."""
+    groups: dict[tuple[str, int], list[Record]] = {}
+    for record in records:
+        groups.setdefault((record.topic, record.partition), []).append(record)
+    return list(groups.values())
+
+
 def record_json(record: Record) -> dict[str, object]:
     out: dict[str, object] = {
         "topic": record.topic,

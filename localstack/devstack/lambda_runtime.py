@@ -18,6 +18,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,7 +256,10 @@ class LambdaRuntime:
     """All functions of the app, by logical id."""
 
     def __init__(self, functions: dict[str, FunctionSpec], runtime_env: dict[str, str], *,
-                 hot_reload: bool = True, concurrency: int | None = None, log_dir: Path | None = None) -> None:
+                 hot_reload: bool = True, concurrency: int | None = None, log_dir: Path | None = None,
+                 after_invoke: Callable[[], None] | None = None) -> None:
+        #: called when any invocation ends (the Kafka pollers' doorbell: what it published is in the broker)
+        self.after_invoke = after_invoke
         self.pools = {name: FunctionPool(spec, runtime_env, hot_reload=hot_reload, concurrency=concurrency,
                                          log_dir=log_dir)
                       for name, spec in functions.items()}
@@ -269,7 +273,11 @@ class LambdaRuntime:
         pool = self.pools.get(function)
         if pool is None:
             raise FunctionCrashed(function, "ResourceNotFoundException", f"no function named {function!r}")
-        return await pool.invoke(event, timeout=timeout, request_id=request_id)
+        try:
+            return await pool.invoke(event, timeout=timeout, request_id=request_id)
+        finally:
+            if self.after_invoke is not None:
+                self.after_invoke()
 
     def invoke_blocking(self, function: str, event: Any, *, request_id: str | None = None) -> Invocation:
         """Invoke from another thread (the Kafka pollers, the scheduler)."""

@@ -2,8 +2,9 @@
 
 Served by ``devstack up`` at ``http://127.0.0.1:<DEVSTACK_METRICS_PORT>/metrics``: API requests
 by function and status with their durations, and per event-source mapping what CloudWatch shows
-for one in AWS: its state, invocations, errors, records handed over, the last error, and the
-``OffsetLag`` of every partition (read from the broker at scrape time, see :mod:`devstack.lag`).
+for one in AWS: its state, invocations, errors, records handed over, the last error, the
+``OffsetLag`` of every partition (read from the broker at scrape time, see :mod:`devstack.lag`), and
+how long each record waited between its Kafka timestamp and the invocation that carried it.
 ``devstack status`` reads the same page.
 """
 
@@ -25,6 +26,8 @@ from devstack.template import KafkaMapping
 log = logging.getLogger("devstack.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: fine at the low end, where the pollers' fetch wait shows
+RECORD_AGE_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, float("inf"))
 
 
 class MappingState(Protocol):
@@ -87,6 +90,7 @@ class MappingCollector(Collector):
             values = [m.function, m.name]
             info.add_metric(values, {"state": mapping_state(poller), "topics": ",".join(m.topics),
                                      "group": m.consumer_group_id, "batch_size": str(m.batch_size),
+                                     "batching_window_seconds": f"{m.batching_window_seconds:g}",
                                      "on_failure": m.on_failure or ""})
             invocations.add_metric(values, poller.invocations)
             errors.add_metric(values, poller.failures)
@@ -116,6 +120,9 @@ class RuntimeMetrics:
         self.api_latency = Histogram("devstack_api_request_duration_seconds",
                                      "API Gateway request duration, authorizer and function included", ["function"],
                                      registry=self.registry)
+        self.record_age = Histogram("devstack_esm_record_age_seconds",
+                                    "Kafka record timestamp to the start of the invocation that carries it",
+                                    ["function", "mapping"], registry=self.registry, buckets=RECORD_AGE_BUCKETS)
         self.mappings = MappingCollector(pollers, bootstrap)
         self.registry.register(self.mappings)
 

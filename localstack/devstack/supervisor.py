@@ -18,7 +18,7 @@ from aiohttp import web
 
 from devstack import bootstrap
 from devstack.apigateway import ApiGateway, trusted_networks
-from devstack.kafka_esm import KafkaPoller, start_pollers
+from devstack.kafka_esm import Doorbell, KafkaPoller, start_pollers
 from devstack.lambda_runtime import LambdaRuntime
 from devstack.logfiles import ESM, GATEWAY, JsonLog
 from devstack.metrics import CONTENT_TYPE, RuntimeMetrics
@@ -158,7 +158,9 @@ class Stack:
         assert self.app is not None
         s = self.s
         loop = asyncio.get_running_loop()
-        runtime = LambdaRuntime(self.app.functions, self.function_env(), hot_reload=s.hot_reload, log_dir=s.log_dir)
+        doorbell = Doorbell()
+        runtime = LambdaRuntime(self.app.functions, self.function_env(), hot_reload=s.hot_reload, log_dir=s.log_dir,
+                                after_invoke=doorbell.ring)
         self.runtime = runtime
         access_log = JsonLog(s.log_dir / f"{GATEWAY}.log")
         invocation_log = JsonLog(s.log_dir / f"{ESM}.log")
@@ -181,8 +183,8 @@ class Stack:
         self._step(f"✓ API Gateway :{s.ports['api']} ({len(self.app.routes)} routes)")
         metrics_runner = await self.serve_metrics(metrics)
         self.pollers = start_pollers(self.app.kafka, runtime, bootstrap=s.kafka, aws_endpoint_url=s.aws,
-                                     region=s.region, fetch_wait_ms=s.kafka_fetch_wait_ms,
-                                     invocation_log=invocation_log)
+                                     region=s.region, doorbell=doorbell,
+                                     invocation_log=invocation_log, record_age=metrics.record_age)
         self._step(f"✓ Kafka event-source mappings ({len(self.pollers)})")
         web_runner = await self.serve_web(runtime)
         if self.app.schedules:
@@ -324,6 +326,8 @@ class Stack:
             log.warning("%s exited with code %s; restarting it%s", service.name, service.proc.returncode,
                         " (its log was in memory, so it comes back empty)" if service.kind == "kafka" else "")
         try:
+            if service.kind == "kafka":
+                await asyncio.to_thread(self._suspend_pollers)
             await asyncio.to_thread(service.start, timeout=30)
             await asyncio.to_thread(self._after_restart, service)
         except Exception as exc:
@@ -335,11 +339,22 @@ class Stack:
         self.write_state(ready=True)
         log.info("%s is back (restart %d)", service.name, restarts.done)
 
+    def _suspend_pollers(self, timeout: float = 5.0) -> None:
+        """Have every poller close its Kafka client before the broker comes back (see ``KafkaPoller.suspend``)."""
+        for poller in self.pollers:
+            poller.suspend()
+        deadline = time.monotonic() + timeout
+        for poller in self.pollers:
+            if not poller.suspended.wait(max(0.0, deadline - time.monotonic())):
+                log.warning("%s did not close its Kafka client within %.0fs (busy invoking)", poller.name, timeout)
+
     def _after_restart(self, service: Service) -> None:
         """Bring a restarted service back to what the stack expects of it."""
         if service.kind == "kafka":
             assert self.app is not None
             bootstrap.ensure_topics(self.s.kafka, bootstrap.topics_for(self.app))
+            for poller in self.pollers:
+                poller.resume()
             self.broker_generation += 1
             self.nudge_schedules("brokerRestarted")
         elif service.kind == "mongodb":

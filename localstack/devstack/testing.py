@@ -287,12 +287,13 @@ class RuntimeHarness:
         from aiohttp import web
 
         from devstack.apigateway import ApiGateway
-        from devstack.kafka_esm import start_pollers
+        from devstack.kafka_esm import Doorbell, start_pollers
         from devstack.lambda_runtime import LambdaRuntime
 
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        runtime = LambdaRuntime(self.app.functions, self.function_env)
+        doorbell = Doorbell()
+        runtime = LambdaRuntime(self.app.functions, self.function_env, after_invoke=doorbell.ring)
         runtime.bind(self._loop)
         self.runtime = runtime
         runner = web.AppRunner(ApiGateway(self.app, runtime).web_app(), access_log=None)
@@ -300,7 +301,7 @@ class RuntimeHarness:
         await web.TCPSite(runner, "127.0.0.1", self.port).start()
 
         self.pollers = start_pollers(self.app.kafka, runtime, bootstrap=self.kafka_bootstrap,
-                                     aws_endpoint_url=self.aws_endpoint_url, region=self.region)
+                                     aws_endpoint_url=self.aws_endpoint_url, region=self.region, doorbell=doorbell)
         self._ready.set()
         try:
             await self._stop.wait()

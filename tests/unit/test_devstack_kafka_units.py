@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 from aws_lambda_powertools.utilities.data_classes import KafkaEvent
 
 from devstack.filtering import compile_filters, record_passes
-from devstack.kafka_events import Record, kafka_event
+from devstack.kafka_esm import Doorbell
+from devstack.kafka_events import Record, by_partition, kafka_event
 from shop import kafka_epochs
 
 
@@ -56,3 +59,35 @@ def test_broker_came_back_empty() -> None:
     assert kafka_epochs.truncated(8, 3)
     assert not kafka_epochs.truncated(3, 3) and not kafka_epochs.truncated(2, 3)
     assert not kafka_epochs.truncated(None, 3) and not kafka_epochs.truncated(8, None)
+
+
+def test_a_batch_splits_per_partition_in_order() -> None:
+    """One invocation per topic-partition (they run concurrently); each keeps its records' order."""
+    def rec(topic: str, partition: int, offset: int) -> Record:
+        return Record(topic, partition, offset, 0, 0, None, b"x")
+
+    batch = [rec("a", 0, 5), rec("a", 1, 3), rec("b", 0, 9), rec("a", 0, 6), rec("a", 1, 4)]
+    groups = by_partition(batch)
+    assert [[(r.topic, r.partition, r.offset) for r in g] for g in groups] == [
+        [("a", 0, 5), ("a", 0, 6)], [("a", 1, 3), ("a", 1, 4)], [("b", 0, 9)]]
+    assert by_partition([]) == []
+
+
+def test_the_doorbell_wakes_a_waiting_poller_and_is_not_missed_between_waits() -> None:
+    """A ring while nobody waits is seen by the next wait; a wait with no ring times out."""
+    bell = Doorbell()
+    seen = bell.rings
+    started = time.monotonic()
+    assert bell.wait(seen, 0.05) == seen  # nobody rang: the poll interval ran out
+    assert time.monotonic() - started >= 0.04
+    bell.ring()  # rung between two waits (the poller was fetching)
+    started = time.monotonic()
+    seen = bell.wait(seen, 5.0)
+    assert time.monotonic() - started < 1.0 and seen == 1
+    woke: list[int] = []
+    waiter = threading.Thread(target=lambda: woke.append(bell.wait(seen, 5.0)))
+    waiter.start()
+    time.sleep(0.05)
+    bell.ring()
+    waiter.join(2.0)
+    assert woke == [2]

@@ -4,7 +4,8 @@
 record's value into a :class:`shop.envelope.Envelope` and calls ``fn(envelope)`` in partition
 order. Any exception fails the whole invocation so the event-source mapping retries (and
 eventually sends the batch to the function's on-failure destination); every consumer must
-therefore be idempotent.
+therefore be idempotent. ``@batch_consumer`` hands the whole batch to ``fn(envelopes)`` at once,
+for consumers that write a batch in one database round trip.
 """
 
 from __future__ import annotations
@@ -58,5 +59,20 @@ def event_consumer(fn: Callable[[Envelope], Any]) -> Callable[[dict[str, Any], A
             log.info("event consumed", extra=event_fields(envelope))
             handled += 1
         return {"handled": handled}
+
+    return handler
+
+
+def batch_consumer(fn: Callable[[list[Envelope]], Any]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """Wrap ``fn(envelopes)`` into a Lambda handler that gets every record of the batch in one call."""
+
+    @observe
+    @functools.wraps(fn)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        batch = list(envelopes(event))
+        fn(batch)
+        for envelope in batch:
+            log.info("event consumed", extra=event_fields(envelope))
+        return {"handled": len(batch)}
 
     return handler

@@ -21,15 +21,14 @@ from typing import Any
 
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
+
+from shop.store import insert_new
 
 log = logging.getLogger(__name__)
 
 COLLECTION = "events"
 
 Envelope = dict[str, Any]
-
-DUPLICATE_KEY = 11000
 
 
 def events(db: Database[dict[str, Any]]) -> Collection[dict[str, Any]]:
@@ -62,16 +61,7 @@ def entry(envelope: Envelope, *, logged_at: float) -> dict[str, Any]:
 def record(db: Database[dict[str, Any]], envelopes: Iterable[Envelope], *, now: float | None = None) -> int:
     """Keep ``envelopes`` in the log; ones already there are left as they are. Returns how many were new."""
     logged_at = time.time() if now is None else now
-    docs = [entry(e, logged_at=logged_at) for e in envelopes]
-    if not docs:
-        return 0
-    try:
-        return len(events(db).insert_many(docs, ordered=False).inserted_ids)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(err.get("code") != DUPLICATE_KEY for err in errors):
-            raise
-        return int(exc.details.get("nInserted", 0))
+    return insert_new(events(db), [entry(e, logged_at=logged_at) for e in envelopes])
 
 
 def for_orders(db: Database[dict[str, Any]], order_ids: Iterable[str],

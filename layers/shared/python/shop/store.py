@@ -16,13 +16,15 @@ from collections.abc import Callable
 from typing import Any
 
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shop.errors import ConcurrentUpdate
 
 Doc = dict[str, Any]
 
 MAX_ATTEMPTS = 50
+
+DUPLICATE_KEY = 11000
 
 
 def mutate(
@@ -59,6 +61,22 @@ def mutate(
         if result.matched_count == 1:
             return new, True
     raise ConcurrentUpdate(f"too many concurrent updates of {collection.name} {doc_id}")
+
+
+def insert_new(collection: Collection[Doc], docs: list[Doc]) -> int:
+    """Insert ``docs`` in one round trip, leaving those whose ``_id`` is already there as they are.
+
+    For append-only records keyed by an event id (redelivery inserts nothing). Returns how many were new.
+    """
+    if not docs:
+        return 0
+    try:
+        return len(collection.insert_many(docs, ordered=False).inserted_ids)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(err.get("code") != DUPLICATE_KEY for err in errors):
+            raise
+        return int(exc.details.get("nInserted", 0))
 
 
 def _is_id_clash(exc: DuplicateKeyError) -> bool:
