@@ -218,6 +218,10 @@ class PositionVector:
             self._body = b"".join(self._segments[t] for t in order)
         return self._body
 
+    def marked(self, mark: bytes) -> str:
+        """The current cursor text with an already encoded log mark (:meth:`LogMark.encode`)."""
+        return _wrap(self.body(), mark)
+
     def cursor(self, mark: LogMark | None = None) -> str:
         """The current cursor text, with ``mark`` when given."""
         if mark is not None:

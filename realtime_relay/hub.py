@@ -141,6 +141,7 @@ class Hub(Generic[C]):
         self.marks = OwnerMarks(log_window)
         self.backfilled_at = 0.0  # last time events read from the log were sent (memory replays predate it)
         self.last_read: dict[str, float] = {}  # per topic: when a record was last read from Kafka
+        self._time_mark_cache: tuple[int, bytes] = (-1, b"")
         self.inventory: set[C] = set()
         self.admins: set[C] = set()
         self.owners: dict[str, set[C]] = {}
@@ -201,7 +202,8 @@ class Hub(Generic[C]):
             self.recent.add(event_id)
             items = deliveries(topic, envelope, low_stock_threshold=self.low_stock_threshold)
             if items:
-                found = [(d.channel, d.user_id, self._frame(d, now)) for d in items]
+                shared: list[str] = []
+                found = [(d.channel, d.user_id, self._frame(d, now, shared)) for d in items]
         messages = tuple(found)
         self.retention.append(topic, partition, offset, messages)
         delivered = 0
@@ -214,12 +216,22 @@ class Hub(Generic[C]):
         if self._on_event is not None and envelope is not None and found:
             self._on_event(topic, partition, offset, envelope, delivered)
 
-    def _frame(self, d: Delivery, now: float) -> bytes:
-        """The frame of one live delivery; an owner's cursor carries what it was sent lately."""
+    def _frame(self, d: Delivery, now: float, shared: list[str]) -> bytes:
+        """The frame of one live delivery; an owner's cursor carries what it was sent lately. The
+        cursor of the other channels is made once per record (``shared``), not once per delivery."""
         if d.channel == ORDERS and d.user_id is not None:
             self.marks.note(d.user_id, id_hash(d.id), now)
-            return frame(d.event, d.id, d.data, self.positions.cursor(self.marks.mark(d.user_id, now)))
-        return frame(d.event, d.id, d.data, self.positions.cursor(LogMark(int(now * 1000))))
+            return frame(d.event, d.id, d.data, self.positions.marked(self.marks.mark_bytes(d.user_id, now)))
+        if not shared:
+            shared.append(self.positions.marked(self._time_mark(now)))
+        return frame(d.event, d.id, d.data, shared[0])
+
+    def _time_mark(self, now: float) -> bytes:
+        """The encoded log mark of a cursor with no owner at ``now`` (cached: a batch shares one time)."""
+        at_ms = int(now * 1000)
+        if self._time_mark_cache[0] != at_ms:
+            self._time_mark_cache = (at_ms, LogMark(at_ms).encode())
+        return self._time_mark_cache[1]
 
     def cursor(self) -> str:
         """The relay's current position."""
@@ -271,7 +283,7 @@ class Hub(Generic[C]):
             count += 1
             for d in deliveries(topic, envelope, low_stock_threshold=self.low_stock_threshold):
                 targets = self._targets(d.channel, d.user_id)
-                payload = self._frame(d, now)
+                payload = self._frame(d, now, [])
                 if targets:
                     out.append((targets, payload))
                     self.stats.deliveries += len(targets)

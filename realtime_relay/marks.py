@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from realtime_relay.cursor import LogMark
+from realtime_relay.cursor import LogMark, _varint
 
 
 class OwnerMarks:
@@ -40,13 +40,24 @@ class OwnerMarks:
 
     def mark(self, user_id: str, now: float) -> LogMark:
         """The log mark of a cursor made for ``user_id`` at ``now``."""
+        start, sent = self._window(user_id, now)
+        ids = frozenset(h for _, h in sent) if sent else frozenset()
+        return LogMark(int(now * 1000), max(0, int((now - start) * 1000)), ids)
+
+    def mark_bytes(self, user_id: str, now: float) -> bytes:
+        """:meth:`mark`, encoded (what a live frame's cursor needs, without the intermediate objects)."""
+        start, sent = self._window(user_id, now)
+        hashes = [h for _, h in sent] if sent else []
+        return b"".join([b"\x01", _varint(int(now * 1000)), _varint(max(0, int((now - start) * 1000))),
+                         _varint(len(hashes)), *hashes])
+
+    def _window(self, user_id: str, now: float) -> tuple[float, deque[tuple[float, bytes]] | None]:
         sent = self._sent.get(user_id)
         start = now - self.window
         if sent is not None:
             self._prune(user_id, sent, now)
             start = max(start, self._covered_from.get(user_id, start))
-        ids = frozenset(h for _, h in sent) if sent else frozenset()
-        return LogMark(int(now * 1000), max(0, int((now - start) * 1000)), ids)
+        return start, sent
 
     def _prune(self, user_id: str, sent: deque[tuple[float, bytes]], now: float) -> None:
         horizon = now - self.window
