@@ -6,24 +6,43 @@ of a connection's frames at once; an optional ``on_event(topic, partition, offse
 deliveries)`` hears of every new event that has a channel (the relay logs it). Everything runs on
 the event loop thread, so subscribing (replay + registration) is atomic with respect to live
 records: a client never misses or doubles an event between the two.
+
+With an event log reader (``log_reader``, see :mod:`realtime_relay.event_log`) the hub also
+resolves cursors it cannot serve from memory against the database event log, and sends what a
+broker lost before it was read (docs/RELAY.md, "Replay from the event log").
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from realtime_relay.cursor import CursorError, PositionVector, decode
-from realtime_relay.mapping import ADMIN, INVENTORY, ORDERS, deliveries
+from realtime_relay.cursor import (
+    MAX_MARK_IDS,
+    Cursor,
+    CursorError,
+    LogMark,
+    PositionVector,
+    decode_cursor,
+    encode,
+    id_hash,
+)
+from realtime_relay.mapping import ADMIN, INVENTORY, ORDERS, Delivery, deliveries
+from realtime_relay.marks import OwnerMarks
 from realtime_relay.retention import Message, Replay, ReplayStatus, Retention
 
 C = TypeVar("C")
 
 #: One record read from Kafka: (topic, partition, offset, envelope or None when not a JSON object).
 Record = tuple[str, int, int, "dict[str, Any] | None"]
+#: One entry of the database event log: (logged at, epoch seconds; topic; envelope).
+LogRow = tuple[float, str, "dict[str, Any]"]
+#: Every log entry logged after a time, oldest first; None when there are too many to replay.
+LogReader = Callable[[float], "list[LogRow] | None"]
 
 
 def per_connection(batch: Sequence[tuple[Collection[C], bytes]],
@@ -38,7 +57,9 @@ def per_connection(batch: Sequence[tuple[Collection[C], bytes]],
     first = batch[0][0]
     if all(targets is first for targets, _ in batch):
         data = b"".join([encode(payload) for _, payload in batch])
-        return ((conn, data) for conn in first)
+        # A list, not a generator over the live set: writing may evict a connection (4429), which
+        # removes it from that very set; iterating the set meanwhile would stop the fan-out midway.
+        return [(conn, data) for conn in first]
     parts: dict[C, list[bytes]] = {}
     for targets, payload in batch:
         data = encode(payload)
@@ -66,6 +87,9 @@ class HubStats:
     malformed: int = 0
     deliveries: int = 0
     epochs: int = 0
+    backfilled: int = 0
+    log_replays: int = 0
+    log_failures: int = 0
 
 
 class RecentIds:
@@ -98,6 +122,10 @@ class Hub(Generic[C]):
         dedupe_ids: int = 100_000,
         low_stock_threshold: int = 10,
         on_event: Callable[[str, int, int, dict[str, Any], int], None] | None = None,
+        log_reader: LogReader | None = None,
+        log_window: float = 10.0,
+        log_max_age: float = 900.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._send = send
         self._on_event = on_event
@@ -106,6 +134,14 @@ class Hub(Generic[C]):
         self.positions = PositionVector()
         self.recent = RecentIds(dedupe_ids)
         self.stats = HubStats()
+        self.log_reader = log_reader
+        self.log_window = log_window
+        self.log_max_age = log_max_age
+        self.clock = clock
+        self.marks = OwnerMarks(log_window)
+        self.backfilled_at = 0.0  # last time events read from the log were sent (memory replays predate it)
+        self.last_read: dict[str, float] = {}  # per topic: when a record was last read from Kafka
+        self._time_mark_cache: tuple[int, bytes] = (-1, b"")
         self.inventory: set[C] = set()
         self.admins: set[C] = set()
         self.owners: dict[str, set[C]] = {}
@@ -125,6 +161,9 @@ class Hub(Generic[C]):
                 self.stats.epochs += 1
             self.retention.reset_topic(topic, epoch)
             self.positions.reset_topic(topic, epoch, {})
+            if known is not None and self.log_reader is not None:
+                # What the old broker had that this relay never read is gone from Kafka but not from the log.
+                self.backfill_since(self.last_read.get(topic, self.clock()) - self.log_window)
         for partition, (start, complete) in partitions.items():
             log = self.retention.logs.get((topic, partition))
             if log is not None and start > log.last:
@@ -139,18 +178,20 @@ class Hub(Generic[C]):
     def ingest_batch(self, records: Iterable[Record]) -> None:
         """Records read from Kafka, in order; their frames go out in one ``send``."""
         out: list[tuple[Collection[C], bytes]] = []
+        now = self.clock()
         for topic, partition, offset, envelope in records:
-            self._ingest(topic, partition, offset, envelope, out)
+            self._ingest(topic, partition, offset, envelope, out, now)
         if out:
             self._send(out)
 
     def _ingest(self, topic: str, partition: int, offset: int, envelope: dict[str, Any] | None,
-                out: list[tuple[Collection[C], bytes]]) -> None:
+                out: list[tuple[Collection[C], bytes]], now: float) -> None:
         log = self.retention.logs.get((topic, partition))
         if log is None or offset <= log.last:
             return
         self.stats.records += 1
         self.positions.advance(topic, partition, offset)
+        self.last_read[topic] = now
         found: list[Message] = []
         event_id = envelope.get("id") if envelope is not None else None
         if envelope is None or not isinstance(event_id, str):
@@ -161,8 +202,8 @@ class Hub(Generic[C]):
             self.recent.add(event_id)
             items = deliveries(topic, envelope, low_stock_threshold=self.low_stock_threshold)
             if items:
-                cursor = self.positions.cursor()
-                found = [(d.channel, d.user_id, frame(d.event, d.id, d.data, cursor)) for d in items]
+                shared: list[str] = []
+                found = [(d.channel, d.user_id, self._frame(d, now, shared)) for d in items]
         messages = tuple(found)
         self.retention.append(topic, partition, offset, messages)
         delivered = 0
@@ -175,9 +216,83 @@ class Hub(Generic[C]):
         if self._on_event is not None and envelope is not None and found:
             self._on_event(topic, partition, offset, envelope, delivered)
 
+    def _frame(self, d: Delivery, now: float, shared: list[str]) -> bytes:
+        """The frame of one live delivery; an owner's cursor carries what it was sent lately. The
+        cursor of the other channels is made once per record (``shared``), not once per delivery."""
+        if d.channel == ORDERS and d.user_id is not None:
+            self.marks.note(d.user_id, id_hash(d.id), now)
+            return frame(d.event, d.id, d.data, self.positions.marked(self.marks.mark_bytes(d.user_id, now)))
+        if not shared:
+            shared.append(self.positions.marked(self._time_mark(now)))
+        return frame(d.event, d.id, d.data, shared[0])
+
+    def _time_mark(self, now: float) -> bytes:
+        """The encoded log mark of a cursor with no owner at ``now`` (cached: a batch shares one time)."""
+        at_ms = int(now * 1000)
+        if self._time_mark_cache[0] != at_ms:
+            self._time_mark_cache = (at_ms, LogMark(at_ms).encode())
+        return self._time_mark_cache[1]
+
     def cursor(self) -> str:
         """The relay's current position."""
         return self.positions.cursor()
+
+    def cursor_for(self, channel: str, user_id: str) -> str:
+        """The current cursor of a subscriber (``subscribed`` frames), with its log mark."""
+        now = self.clock()
+        if channel == ORDERS:
+            return self.positions.cursor(self.marks.mark(user_id, now))
+        return self.positions.cursor(LogMark(int(now * 1000)))
+
+    # --- the event log ----------------------------------------------------------------------
+
+    def seed(self, event_ids: Iterable[str]) -> None:
+        """Event ids already in the log when this relay became ready: history, served by replay only.
+
+        Without this, a restarted relay would send live what the outbox or the reconciler publishes
+        again after a restart, which clients that were connected before it may already have had.
+        """
+        for event_id in event_ids:
+            if event_id not in self.recent:
+                self.recent.add(event_id)
+
+    def backfill_since(self, after: float) -> int:
+        """Send live what the log holds since ``after`` that this relay never read; how many (-1: log unreadable)."""
+        assert self.log_reader is not None
+        try:
+            rows = self.log_reader(after)
+        except Exception:  # the database is away: the next epoch change or log replay tries again
+            self.stats.log_failures += 1
+            return -1
+        if rows is None:
+            self.stats.log_failures += 1
+            return -1
+        return self.backfill(rows)
+
+    def backfill(self, rows: Iterable[LogRow]) -> int:
+        """Send log entries this relay never read (not in the dedupe set) to current subscribers, as live
+        events; they are remembered, so the broker's copy, if it comes later, is a duplicate."""
+        now = self.clock()
+        out: list[tuple[Collection[C], bytes]] = []
+        count = 0
+        for _logged_at, topic, envelope in rows:
+            event_id = envelope.get("id")
+            if not isinstance(event_id, str) or event_id in self.recent:
+                continue
+            self.recent.add(event_id)
+            count += 1
+            for d in deliveries(topic, envelope, low_stock_threshold=self.low_stock_threshold):
+                targets = self._targets(d.channel, d.user_id)
+                payload = self._frame(d, now, [])
+                if targets:
+                    out.append((targets, payload))
+                    self.stats.deliveries += len(targets)
+        if count:
+            self.backfilled_at = now
+            self.stats.backfilled += count
+        if out:
+            self._send(out)
+        return count
 
     # --- the client side ------------------------------------------------------------------
 
@@ -197,10 +312,10 @@ class Hub(Generic[C]):
         replay = Replay(ReplayStatus.OK)
         if since is not None:
             try:
-                position = decode(since)
+                cursor = decode_cursor(since)
             except CursorError as exc:
                 return Replay(ReplayStatus.GAP, reason=str(exc))
-            replay = self.retention.replay(position, _accept(channel, user_id))
+            replay = self._replay(cursor, channel, user_id)
             if replay.status is ReplayStatus.BEHIND:
                 return replay
         if channel == ORDERS:
@@ -225,6 +340,81 @@ class Hub(Generic[C]):
             self.inventory.discard(conn)
         elif channel == ADMIN:
             self.admins.discard(conn)
+
+
+    def _replay(self, cursor: Cursor, channel: str, user_id: str) -> Replay:
+        """From memory when it can say exactly what the cursor missed; else from the event log."""
+        accept = _accept(channel, user_id)
+        mark = cursor.mark
+        if self.log_reader is None or mark is None:
+            return self.retention.replay(cursor.positions, accept)
+        moved = any(self.retention.epochs.get(t) != p.epoch for t, p in cursor.positions.items())
+        if not moved and mark.at_ms / 1000 >= self.backfilled_at:
+            replay = self.retention.replay(cursor.positions, accept)
+            if replay.status is not ReplayStatus.GAP:
+                return replay
+        return self._replay_from_log(cursor, mark, channel, user_id, accept)
+
+    def _replay_from_log(self, cursor: Cursor, mark: LogMark, channel: str, user_id: str,
+                         accept: Callable[[Message], bool]) -> Replay:
+        """What a cursor missed, by the event log and this relay's memory of the current epochs.
+
+        Log entries after the cursor's window are missed; within it, those whose hash the mark
+        carries were sent. Kafka records this relay read after the cursor's positions (or all of
+        a partition of an epoch the cursor does not know) were missed too; the log may not hold
+        them yet. Entries not read from Kafka yet are sent to everyone first (:meth:`backfill`).
+        """
+        assert self.log_reader is not None
+        now = self.clock()
+        made = mark.at_ms / 1000
+        if now - made > self.log_max_age:
+            return Replay(ReplayStatus.GAP,
+                          reason=f"the cursor is older than the replay window ({self.log_max_age:.0f} s)")
+        try:
+            rows = self.log_reader(made - max(mark.window_ms / 1000, self.log_window))
+        except Exception as exc:  # the database is away
+            self.stats.log_failures += 1
+            return Replay(ReplayStatus.GAP, reason=f"the event log is unavailable ({exc.__class__.__name__})")
+        if rows is None:
+            return Replay(ReplayStatus.GAP, reason="too many events since this cursor; refetch over HTTP")
+        self.stats.log_replays += 1
+        self.backfill(rows)
+        sent_before = made - mark.window_ms / 2000
+        chosen: list[tuple[str, Delivery | bytes]] = []
+        ids: set[str] = set()
+        for logged_at, topic, envelope in rows:
+            if logged_at <= sent_before:
+                continue
+            for d in deliveries(topic, envelope, low_stock_threshold=self.low_stock_threshold):
+                if d.id not in ids and id_hash(d.id) not in mark.ids and accept((d.channel, d.user_id, b"")):
+                    ids.add(d.id)
+                    chosen.append((d.id, d))
+        for payload in self.retention.after(cursor.positions, accept):
+            event_id = str(json.loads(payload)["id"])
+            if event_id not in ids and id_hash(event_id) not in mark.ids:
+                ids.add(event_id)
+                chosen.append((event_id, payload))
+        return Replay(ReplayStatus.OK, frames=self._replayed(cursor, mark, chosen, channel, user_id, now))
+
+    def _replayed(self, cursor: Cursor, mark: LogMark, chosen: list[tuple[str, Delivery | bytes]], channel: str,
+                  user_id: str, now: float) -> list[bytes]:
+        """The frames of a log replay. Each carries the client's own cursor plus what the replay sent
+        so far, so a client cut off mid-replay resumes where it was cut off."""
+        frames: list[bytes] = []
+        sent = set(mark.ids)
+        for event_id, item in chosen:
+            if channel == ORDERS:
+                self.marks.note(user_id, id_hash(event_id), now)
+            if isinstance(item, bytes):
+                frames.append(item)  # read from Kafka after the cursor: its own cursor says so
+                continue
+            sent.add(id_hash(event_id))
+            if len(sent) <= MAX_MARK_IDS:
+                text = encode(cursor.positions, LogMark(mark.at_ms, mark.window_ms, frozenset(sent)))
+            else:  # more than a cursor can carry: where the replay has got to
+                text = self.cursor_for(channel, user_id)
+            frames.append(frame(item.event, item.id, item.data, text))
+        return frames
 
 
 def _accept(channel: str, user_id: str) -> Callable[[Message], bool]:

@@ -123,6 +123,24 @@ class Retention:
                 slices.append(part)
         return Replay(ReplayStatus.OK, frames=list(_frames(slices, accept)))
 
+    def after(self, since: Mapping[str, TopicPosition], accept: Callable[[Message], bool]) -> list[bytes]:
+        """The held frames read after ``since`` that it surely missed, for a replay from the event log:
+        past its offset in a partition of the same epoch, a whole partition of an epoch it does not
+        know when held from its start; nothing from partitions it cannot be placed in."""
+        slices: list[list[tuple[int, tuple[Message, ...]]]] = []
+        for (topic, partition), log in self.logs.items():
+            seen = since.get(topic)
+            offset = seen.offsets.get(partition) if seen is not None and seen.epoch == self.epochs.get(topic) else None
+            if offset is None:
+                if not log.complete:
+                    continue
+            elif offset < log.start - 1 or offset > log.last:
+                continue
+            part = log.after(offset)
+            if part:
+                slices.append(part)
+        return list(_frames(slices, accept)) if slices else []
+
 
 def _frames(slices: list[list[tuple[int, tuple[Message, ...]]]], accept: Callable[[Message], bool]) -> Iterator[bytes]:
     merged = slices[0] if len(slices) == 1 else heapq.merge(*slices, key=lambda e: e[0])

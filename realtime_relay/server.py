@@ -24,6 +24,7 @@ from websockets.protocol import State
 
 from realtime_relay import prometheus
 from realtime_relay.cursor import epoch_of
+from realtime_relay.event_log import EventLogReader
 from realtime_relay.hub import Hub, Record, per_connection
 from realtime_relay.kafka_source import KafkaSource
 from realtime_relay.mapping import TOPICS
@@ -63,13 +64,22 @@ class Relay:
 
     def __init__(self, settings: RelaySettings) -> None:
         self.settings = settings
+        shop = get_settings()
+        self.event_log = EventLogReader(
+            shop.mongodb_uri, shop.mongodb_db, TOPICS, timeout_ms=settings.log_timeout_ms,
+            max_rows=settings.log_max_events) if settings.event_log else None
         self.hub: Hub[ServerConnection] = Hub(
             self._send,
             retention_per_partition=settings.retention_per_partition,
             dedupe_ids=settings.dedupe_ids,
-            low_stock_threshold=get_settings().low_stock_threshold,
+            low_stock_threshold=shop.low_stock_threshold,
             on_event=self._delivered,
+            log_reader=self.event_log.since if self.event_log is not None else None,
+            log_window=settings.log_window,
+            log_max_age=settings.log_max_age,
         )
+        self.log_seeded = self.event_log is None
+        self._seeding: asyncio.Task[None] | None = None
         self.source: KafkaSource | None = None
         self.prometheus = prometheus.registry(self.metrics, self.lag)
         self.sessions: dict[ServerConnection, Session] = {}
@@ -87,8 +97,9 @@ class Relay:
 
     @property
     def ready(self) -> bool:
-        """Ready to serve: the signing key is loaded and Kafka is connected and caught up."""
-        return self.secret_loaded and self.kafka_connected and self.caught_up
+        """Ready to serve: the signing key is loaded, Kafka is connected and caught up, and what the
+        event log already held is known (:meth:`seed_from_log`)."""
+        return self.secret_loaded and self.kafka_connected and self.caught_up and self.log_seeded
 
     # --- Kafka side (called on the loop thread) ----------------------------------------------
 
@@ -104,6 +115,28 @@ class Relay:
         """The Kafka source's health."""
         self.kafka_connected = connected
         self.caught_up = self.caught_up or caught_up
+        if self.caught_up and not self.log_seeded and self._seeding is None:
+            self._seeding = asyncio.get_running_loop().create_task(self.seed_from_log())
+        self._on_ready()
+
+    async def seed_from_log(self) -> None:
+        """Once the history in Kafka is read: remember the ids the event log already holds, retrying
+        until the database answers. Events published again after a restart (outbox, reconciler) are
+        then not sent live a second time; clients get them by replay with their cursor."""
+        assert self.event_log is not None
+        reader = self.event_log
+        delay = 0.2
+        while True:
+            try:
+                ids = await asyncio.to_thread(reader.recent_ids, self.settings.dedupe_ids)
+                break
+            except Exception as exc:  # the database is not up yet
+                log.warning("event log not available yet: %s", exc.__class__.__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.hub.seed(ids)
+        self.log_seeded = True
+        log.info("event log read: %d event ids already delivered or replayable", len(ids))
         self._on_ready()
 
     def _delivered(self, topic: str, partition: int, offset: int, envelope: dict[str, Any], deliveries: int) -> None:
@@ -266,7 +299,7 @@ class Relay:
     def readiness(self) -> dict[str, Any]:
         """What /readyz reports."""
         return {"ready": self.ready, "secretLoaded": self.secret_loaded, "kafkaConnected": self.kafka_connected,
-                "caughtUp": self.caught_up, "instance": self.settings.instance_id}
+                "caughtUp": self.caught_up, "eventLogRead": self.log_seeded, "instance": self.settings.instance_id}
 
     def metrics(self) -> dict[str, Any]:
         """Counters for operators and the benchmark (``/stats``; ``/metrics`` has them for Prometheus)."""
@@ -278,6 +311,7 @@ class Relay:
             "adminSubscribers": len(self.hub.admins),
             "records": s.records, "duplicates": s.duplicates, "malformed": s.malformed,
             "deliveries": s.deliveries, "epochs": s.epochs, "evictions": self.evictions,
+            "backfilled": s.backfilled, "logReplays": s.log_replays, "logFailures": s.log_failures,
             "authFailures": self.auth_failures, "keepaliveTimeouts": self.keepalive_timeouts,
             "cursor": self.hub.cursor(),
             **memory_kib(),
@@ -362,7 +396,8 @@ class Relay:
         if replay.status is ReplayStatus.GAP:
             out.append(_dumps({"type": "gap", "channel": action.channel, "reason": replay.reason}).encode())
         out.extend(frames)
-        out.append(_dumps({"type": "subscribed", "channel": action.channel, "cursor": self.hub.cursor(),
+        out.append(_dumps({"type": "subscribed", "channel": action.channel,
+                           "cursor": self.hub.cursor_for(action.channel, session.user_id),
                            "replayed": len(frames)}).encode())
         self._write(ws, b"".join(text_frame(payload) for payload in out))
 
@@ -432,3 +467,5 @@ async def run(settings: RelaySettings) -> None:
     if keepalive_task is not None:
         keepalive_task.cancel()
     source.stop()
+    if relay.event_log is not None:
+        relay.event_log.close()

@@ -35,6 +35,16 @@ class RelaySettings(BaseSettings):
     max_frame_bytes: int = 8 * 1024
     retention_per_partition: int = 2000
     dedupe_ids: int = 100_000
+    #: Read the shop's event log (``MONGODB_URI``/``MONGODB_DB``, as the functions) for replays memory
+    #: cannot serve and for what a broker lost (docs/RELAY.md, "Replay from the event log").
+    event_log: bool = True
+    #: Seconds of an owner's sent events an ``orders`` cursor names (bounds the publish-to-log lag tolerated).
+    log_window: float = 10.0
+    #: Oldest cursor (seconds) replayed from the log; older ones get ``gap``.
+    log_max_age: float = 900.0
+    #: Most log entries one replay reads; more is a ``gap``.
+    log_max_events: int = 20_000
+    log_timeout_ms: int = 1000
     ping_interval: float = 30.0
     close_timeout: float = 5.0
     replay_wait: float = 2.0

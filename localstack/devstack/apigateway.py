@@ -10,6 +10,7 @@ authorizer 401/403, handler error or malformed response 502, integration timeout
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import logging
 import re
@@ -294,11 +295,49 @@ def to_http_response(result: Any) -> web.Response | None:
     return response
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def trusted_networks(items: tuple[str, ...] | list[str]) -> tuple[Network, ...]:
+    """Addresses or CIDR blocks of trusted proxies (``DEVSTACK_TRUSTED_PROXIES``)."""
+    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in items if item.strip())
+
+
+def _trusted(address: str, trusted: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+def source_ip(peer: str, forwarded: str | None, trusted: tuple[Network, ...]) -> str:
+    """``requestContext.identity.sourceIp``: the TCP peer, as API Gateway sees its client.
+
+    ``X-Forwarded-For`` counts only when the peer is a trusted proxy: then the client is the
+    right-most address in it that is not itself a trusted proxy (what each trusted hop appended);
+    anything left of that was written by the client and proves nothing. With no trusted proxies
+    (the default) the header is ignored, so no local client can pick its own source address and
+    dodge the per-source login throttle.
+    """
+    if not trusted or not forwarded or not _trusted(peer, trusted):
+        return peer
+    for hop in reversed([h.strip() for h in forwarded.split(",")]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # a malformed chain: trust none of it
+        if not _trusted(hop, trusted):
+            return hop
+    return peer
+
+
 class ApiGateway:
     """The aiohttp application serving the template's API."""
 
     def __init__(self, app: App, runtime: LambdaRuntime, *, access_log: JsonLog | None = None,
-                 metrics: RuntimeMetrics | None = None) -> None:
+                 metrics: RuntimeMetrics | None = None, trusted_proxies: tuple[Network, ...] = ()) -> None:
+        self.trusted_proxies = trusted_proxies
         self.app = app
         self.runtime = runtime
         self.matcher = RouteMatcher(app.routes)
@@ -391,7 +430,6 @@ class ApiGateway:
                 return self.error("AUTHORIZER_FAILURE", 500, None, request_id,
                                   {"x-amzn-ErrorType": "AuthorizerConfigurationException"})
         peer = request.remote or "127.0.0.1"
-        forwarded = request.headers.get("X-Forwarded-For")
         event = build_proxy_event(
             method=method,
             path=path,
@@ -401,7 +439,7 @@ class ApiGateway:
             query=list(request.query.items()),
             path_parameters=match.path_parameters,
             body=body,
-            source_ip=forwarded.split(",")[0].strip() if forwarded else peer,
+            source_ip=source_ip(peer, request.headers.get("X-Forwarded-For"), self.trusted_proxies),
             authorizer=authorizer_ctx,
             request_id=request_id,
         )

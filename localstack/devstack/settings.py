@@ -6,8 +6,8 @@ import socket
 from pathlib import Path
 from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, AliasChoices, AliasGenerator, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AfterValidator, AliasChoices, AliasGenerator, BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,6 +24,10 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex((host, port)) == 0
+
+
+def _comma_list(raw: object) -> tuple[str, ...]:
+    return tuple(item.strip() for item in str(raw or "").split(",") if item.strip())
 
 
 class StackSettings(BaseSettings):
@@ -56,6 +60,9 @@ class StackSettings(BaseSettings):
     schedule_interval: Annotated[float | None, AfterValidator(lambda v: v if v is None or v > 0 else None)] = 10.0
     #: the pollers' Kafka fetch wait: it bounds the trigger latency (see devstack.kafka_esm)
     kafka_fetch_wait_ms: int = 200
+    #: proxies whose X-Forwarded-For the gateway believes (comma list of addresses or CIDR blocks);
+    #: none by default: sourceIp is the TCP peer (see devstack.apigateway.source_ip)
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)] = ()
     seed_demo: bool = True
     hot_reload: bool = True
     prewarm: bool = True

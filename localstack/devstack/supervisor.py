@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from devstack import bootstrap
-from devstack.apigateway import ApiGateway
+from devstack.apigateway import ApiGateway, trusted_networks
 from devstack.kafka_esm import KafkaPoller, start_pollers
 from devstack.lambda_runtime import LambdaRuntime
 from devstack.logfiles import ESM, GATEWAY, JsonLog
@@ -168,7 +168,8 @@ class Stack:
         for pool in runtime.pools.values():
             pool.spec.environment.update(overrides)
         runtime.bind(loop)
-        gateway = ApiGateway(self.app, runtime, access_log=access_log, metrics=metrics)
+        gateway = ApiGateway(self.app, runtime, access_log=access_log, metrics=metrics,
+                             trusted_proxies=trusted_networks(s.trusted_proxies))
         runner = web.AppRunner(gateway.web_app(), access_log=None, handler_cancellation=True)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", s.ports["api"], reuse_address=True)

@@ -5,8 +5,10 @@ with little stock, so some orders are cancelled ``out_of_stock``; some cards dec
 fault mid-way, and then requires that every order answered 201 reaches ``paid`` or ``cancelled``
 within 60 s of recovery, and that the invariant check (``dev.py check``, here with no grace at all)
 passes over the whole database: stock figures, stock held for paid orders, none for cancelled
-ones, no unrefunded charge of a cancelled order, nobody charged twice. Each test prints one row of
-the README's fault table (``pytest -s`` shows it).
+ones, no unrefunded charge of a cancelled order, nobody charged twice. Every customer also watches
+its ``orders`` channel over a WebSocket throughout (reconnecting with its last cursor whenever the
+socket drops): afterwards each must have had every event of its orders exactly once, with no
+``gap`` frame. Each test prints one row of the README's fault table (``pytest -s`` shows it).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -230,6 +233,122 @@ def shoppers(own: OwnStack) -> Iterator[Shoppers]:
         crowd.stop()
 
 
+class Watcher(threading.Thread):
+    """One customer's WebSocket on ``orders``, reconnecting with its last cursor whenever it drops."""
+
+    def __init__(self, own: OwnStack, token: str) -> None:
+        super().__init__(daemon=True)
+        self.own = own
+        self.token = token
+        self.ids: list[str] = []
+        self.gaps: list[str] = []
+        self.cursor: str | None = None
+        self.reconnects = 0
+        self._halt = threading.Event()
+        self.subscribed = threading.Event()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(30)
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                self._session()
+            except (OSError, TimeoutError, ConnectionClosed, InvalidStatus, ValueError, KeyError, AssertionError):
+                # the stack is down or starting again (no state file, relay not ready): try again
+                self.reconnects += 1
+                self._halt.wait(0.5)
+
+    def _session(self) -> None:
+        url = self.own.stack.state()["wsUrl"]
+        with connect(url, open_timeout=10) as ws:
+            ws.send(json.dumps({"type": "auth", "token": self.token}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "authenticated"
+            subscribe: dict[str, Any] = {"type": "subscribe", "channel": "orders"}
+            if self.cursor:
+                subscribe["since"] = self.cursor
+            ws.send(json.dumps(subscribe))
+            while not self._halt.is_set():
+                try:
+                    frame = json.loads(ws.recv(timeout=0.5))
+                except TimeoutError:
+                    continue
+                if frame.get("type") == "subscribed":
+                    self.subscribed.set()
+                    self.cursor = frame.get("cursor") or self.cursor
+                elif frame.get("type") == "gap":
+                    self.gaps.append(str(frame.get("reason")))
+                elif frame.get("type") == "event":
+                    self.ids.append(str(frame["id"]))
+                    self.cursor = frame.get("cursor") or self.cursor
+
+
+ORDER_TOPICS = ("order.created", "order.updated", "order.cancelled", "order.shipped", "order.delivered")
+
+
+@dataclass
+class Sockets:
+    """The WebSocket figures of one fault: every customer's order events, delivered once each or not."""
+
+    customers: int
+    expected: int
+    delivered: int
+    duplicated: int
+    missed: int
+    gaps: int
+    reconnects: int
+
+
+def relay_stats(stack: Stack) -> dict[str, Any]:
+    """The relay's counters (``/stats`` on its WebSocket port)."""
+    url = str(stack.state()["wsUrl"]).replace("ws://", "http://", 1).removesuffix("/ws") + "/stats"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return dict(json.loads(resp.read()))
+
+
+def watch(own: OwnStack, crowd: Shoppers) -> list[Watcher]:
+    """A subscribed ``orders`` socket for every customer, before the first order."""
+    watchers = [Watcher(own, token) for token in crowd.tokens]
+    for w in watchers:
+        w.start()
+    for w in watchers:
+        assert w.subscribed.wait(60), "a customer could not subscribe"
+    return watchers
+
+
+def delivered(own: OwnStack, crowd: Shoppers, watchers: list[Watcher]) -> Sockets:
+    """Wait (at most 30 s) for every customer's order events to reach its socket, then count what each
+    got: an event logged for its orders but never received, or a ``gap`` frame, is a miss."""
+    stack = own.stack
+    db = stack.db()
+    expected: list[set[str]] = []
+    for token in crowd.tokens:
+        me = stack.http("GET", "/api/auth/me", token=token).json["id"]
+        mine = [d["_id"] for d in db["orders"].find({"buyerId": me}, {"_id": 1})]
+        expected.append({d["_id"] for d in db["events"].find({"orderId": {"$in": mine}, "type": {"$in": ORDER_TOPICS}},
+                                                              {"_id": 1})})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not all(e <= set(w.ids) for w, e in zip(watchers, expected, strict=True)):
+        time.sleep(0.5)
+    time.sleep(1.0)  # anything still on its way twice
+    out = Sockets(customers=len(watchers), expected=sum(len(e) for e in expected), delivered=0, duplicated=0,
+                  missed=0, gaps=sum(len(w.gaps) for w in watchers), reconnects=sum(w.reconnects for w in watchers))
+    for w, e in zip(watchers, expected, strict=True):
+        seen = Counter(w.ids)
+        out.delivered += len(seen)
+        out.duplicated += sum(n - 1 for n in seen.values())
+        out.missed += len(e - set(seen))
+    relay = relay_stats(stack)
+    print(f"WS-TABLE | {out.customers} customers | events expected {out.expected} | delivered {out.delivered} | "
+          f"duplicated {out.duplicated} | missed {out.missed} | gap frames {out.gaps} | reconnects {out.reconnects} | "
+          f"relay: back-filled from the log {relay.get('backfilled')}, log replays {relay.get('logReplays')}, "
+          f"duplicates dropped {relay.get('duplicates')}", flush=True)
+    for w in watchers:
+        assert w.gaps == [], w.gaps
+    return out
+
+
 # --- settling and the figures ---------------------------------------------------------------
 
 
@@ -287,13 +406,23 @@ def assert_nothing_stranded(outcome: Outcome, own: OwnStack, ids: list[str]) -> 
 
 
 def run_under_load(own: OwnStack, crowd: Shoppers, fault: str, inject: Callable[[], float]) -> Outcome:
-    """Orders before, during and after ``inject()`` (which returns when the fault is over: the recovery time)."""
-    crowd.start()
-    time.sleep(WARM_UP)
-    recovered_at = inject()
-    time.sleep(AFTER)
-    outcome = settle(own, fault, crowd, recovered_at)
-    assert_nothing_stranded(outcome, own, crowd.order_ids())
+    """Orders before, during and after ``inject()`` (which returns when the fault is over: the recovery
+    time), with every customer watching its orders over a WebSocket throughout."""
+    watchers = watch(own, crowd)
+    try:
+        crowd.start()
+        time.sleep(WARM_UP)
+        recovered_at = inject()
+        time.sleep(AFTER)
+        outcome = settle(own, fault, crowd, recovered_at)
+        assert_nothing_stranded(outcome, own, crowd.order_ids())
+        sockets = delivered(own, crowd, watchers)
+    finally:
+        for w in watchers:
+            w.stop()
+    assert sockets.duplicated == 0, "an event reached a customer twice"
+    assert sockets.missed == 0, "an event of a customer's order never reached its socket"
+    assert sockets.delivered == sockets.expected
     return outcome
 
 
@@ -428,65 +557,10 @@ def test_function_workers_killed(own: OwnStack, shoppers: Shoppers) -> None:
     run_under_load(own, shoppers, "ReserveStock workers SIGKILLed for 6 s", inject)
 
 
-class Watcher(threading.Thread):
-    """One customer's WebSocket on ``orders``, reconnecting with its cursor whenever it drops."""
-
-    def __init__(self, own: OwnStack, token: str) -> None:
-        super().__init__(daemon=True)
-        self.own = own
-        self.token = token
-        self.ids: list[str] = []
-        self.cursor: str | None = None
-        self.reconnects = 0
-        self._halt = threading.Event()
-        self.subscribed = threading.Event()
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(30)
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            try:
-                self._session()
-            except (OSError, TimeoutError, ConnectionClosed, InvalidStatus):
-                self.reconnects += 1
-                self._halt.wait(0.5)
-
-    def _session(self) -> None:
-        url = self.own.stack.state()["wsUrl"]
-        with connect(url, open_timeout=10) as ws:
-            ws.send(json.dumps({"type": "auth", "token": self.token}))
-            assert json.loads(ws.recv(timeout=10))["type"] == "authenticated"
-            subscribe: dict[str, Any] = {"type": "subscribe", "channel": "orders"}
-            if self.cursor:
-                subscribe["since"] = self.cursor
-            ws.send(json.dumps(subscribe))
-            while not self._halt.is_set():
-                try:
-                    frame = json.loads(ws.recv(timeout=0.5))
-                except TimeoutError:
-                    continue
-                if frame.get("type") == "subscribed":
-                    self.subscribed.set()
-                elif frame.get("type") == "event":
-                    self.ids.append(str(frame["id"]))
-                    self.cursor = frame.get("cursor") or self.cursor
-
-
-ORDER_TOPICS = ("order.created", "order.updated", "order.cancelled", "order.shipped", "order.delivered")
-
-
 def test_relay_paused(own: OwnStack, shoppers: Shoppers) -> None:
-    """The relay is SIGSTOPped for 20 s: orders settle, and every subscribed customer then has each of
-    its order events exactly once (none missed, none twice)."""
-    stack = own.stack
-    watchers = [Watcher(own, token) for token in shoppers.tokens]
-    for w in watchers:
-        w.start()
-    for w in watchers:
-        assert w.subscribed.wait(60), "a customer could not subscribe"
-    relay = int(stack.state()["relayPid"])
+    """The relay is SIGSTOPped for 20 s: orders settle, and every customer's socket has each of its order
+    events exactly once (none missed, none twice)."""
+    relay = int(own.stack.state()["relayPid"])
 
     def inject() -> float:
         os.kill(relay, signal.SIGSTOP)
@@ -496,24 +570,7 @@ def test_relay_paused(own: OwnStack, shoppers: Shoppers) -> None:
             os.kill(relay, signal.SIGCONT)
         return time.monotonic()
 
-    try:
-        run_under_load(own, shoppers, f"relay SIGSTOP for {RELAY_PAUSE:.0f} s", inject)
-        db = stack.db()
-        for w, token in zip(watchers, shoppers.tokens, strict=True):
-            me = stack.http("GET", "/api/auth/me", token=token).json["id"]
-            mine = [d["_id"] for d in db["orders"].find({"buyerId": me}, {"_id": 1})]
-            expected = {d["_id"] for d in db["events"].find({"orderId": {"$in": mine}, "type": {"$in": ORDER_TOPICS}},
-                                                            {"_id": 1})}
-            wait_for(lambda w=w, expected=expected: expected <= set(w.ids), timeout=30,
-                     message="every order event to reach its customer")
-            seen = Counter(w.ids)
-            assert [i for i, n in seen.items() if n > 1] == [], "an event reached a customer twice"
-            assert set(seen) == expected
-        print(f"relay pause: {sum(len(w.ids) for w in watchers)} events delivered to {len(watchers)} customers, "
-              f"{sum(w.reconnects for w in watchers)} reconnects")
-    finally:
-        for w in watchers:
-            w.stop()
+    run_under_load(own, shoppers, f"relay SIGSTOP for {RELAY_PAUSE:.0f} s", inject)
 
 
 def test_whole_stack_killed_and_started_again(own: OwnStack, shoppers: Shoppers) -> None:

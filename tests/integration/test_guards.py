@@ -3,13 +3,16 @@ do not exist, and free text with control, bidi or zero-width characters."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from devstack.testing import ADDRESS, Stack
+from devstack.testing import ADDRESS, Response, Stack
 from shop.auth import tokens
 
 pytestmark = pytest.mark.stack
@@ -22,15 +25,27 @@ def fresh_email(tag: str) -> str:
 
 
 def fresh_source() -> str:
-    """A source address of its own (the gateway takes ``sourceIp`` from ``X-Forwarded-For``), so
+    """A loopback address of its own (127.x.y.z): the gateway's ``sourceIp`` is the TCP peer, so
     these tests never throttle the other tests' logins from 127.0.0.1."""
     n = uuid.uuid4().int
-    return f"10.{n % 250}.{(n >> 8) % 250}.{(n >> 16) % 250 + 1}"
+    return f"127.{n % 250 + 1}.{(n >> 8) % 250}.{(n >> 16) % 250 + 1}"
 
 
-def login(stack: Stack, email: str, password: str, source: str) -> Any:
-    return stack.http("POST", "/api/auth/login", json_body={"email": email, "password": password},
-                      headers={"X-Forwarded-For": source})
+def login(stack: Stack, email: str, password: str, source: str, *, forwarded: str | None = None) -> Response:
+    """POST /api/auth/login from the loopback address ``source`` (optionally claiming another in
+    ``X-Forwarded-For``, which the stack, trusting no proxy, ignores)."""
+    api = urlsplit(stack.api_url)
+    assert api.hostname is not None
+    conn = http.client.HTTPConnection(api.hostname, api.port, timeout=60, source_address=(source, 0))
+    headers = {"Content-Type": "application/json"}
+    if forwarded is not None:
+        headers["X-Forwarded-For"] = forwarded
+    try:
+        conn.request("POST", api.path + "/api/auth/login", json.dumps({"email": email, "password": password}), headers)
+        r = conn.getresponse()
+        return Response(r.status, r.read(), dict(r.getheaders()))
+    finally:
+        conn.close()
 
 
 def assert_throttled(r: Any) -> int:
@@ -43,13 +58,14 @@ def assert_throttled(r: Any) -> int:
     return retry_after
 
 
-def fail_until_locked(stack: Stack, email: Any, source: str, *, at_least: int = 3) -> tuple[list[int], int]:
-    """Failed logins (``email()`` each time) until one answers 429 with a ``Retry-After`` of at least
-    ``at_least`` s, sleeping out shorter locks (a busy machine may take longer than a 1 s lock
-    between two requests). Returns the statuses seen and that ``Retry-After``."""
+def fail_until_locked(stack: Stack, email: Any, source: str, *, at_least: int = 3,
+                      forwarded: Any = lambda: None) -> tuple[list[int], int]:
+    """Failed logins (``email()`` each time, ``X-Forwarded-For: forwarded()``) until one answers 429
+    with a ``Retry-After`` of at least ``at_least`` s, sleeping out shorter locks (a busy machine may
+    take longer than a 1 s lock between two requests). Returns the statuses seen and that ``Retry-After``."""
     statuses: list[int] = []
     for _ in range(40):
-        r = login(stack, email(), "wrong-password", source)
+        r = login(stack, email(), "wrong-password", source, forwarded=forwarded())
         statuses.append(r.status)
         if r.status == 401:
             continue
@@ -84,11 +100,12 @@ def test_failed_logins_lock_the_account_briefly_and_a_success_resets_it(stack: S
 
 def test_failed_logins_are_throttled_per_source_with_a_higher_limit(stack: Stack) -> None:
     """One source failing on many accounts (one failure each: no account lock) is throttled after
-    20 failures; the accounts themselves still log in from another source."""
+    20 failures, whatever address it claims in ``X-Forwarded-For`` (a new one each time: the stack
+    trusts no proxy, so the source is the TCP peer); the accounts still log in from another source."""
     email = fresh_email("victim")
     stack.register(email)
     source = fresh_source()
-    statuses, _ = fail_until_locked(stack, lambda: fresh_email("spray"), source)
+    statuses, _ = fail_until_locked(stack, lambda: fresh_email("spray"), source, forwarded=fresh_source)
     assert statuses[:20] == [401] * 20, statuses
     assert_throttled(login(stack, email, PASSWORD, source))
     assert login(stack, email, PASSWORD, fresh_source()).status == 200

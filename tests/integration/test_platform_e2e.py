@@ -47,8 +47,6 @@ def test_http_to_outbox_to_kafka_to_triggered_function(stack: Stack) -> None:
     assert stored is not None and not stored.get("outbox")  # published and cleared
 
 
-# Known defect, left open: once, a product created right after the broker restart was not audited within 60 s.
-@pytest.mark.flaky(reruns=1)
 @pytest.mark.disruptive
 def test_broker_restart_loses_nothing_accepted(stack: Stack) -> None:
     """After the broker dies and comes back empty, new writes still flow end to end."""

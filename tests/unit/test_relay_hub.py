@@ -265,3 +265,15 @@ def test_a_batch_of_records_is_sent_once_in_order() -> None:
     assert len(calls) == 1
     assert [json.loads(payload)["id"] for _, payload in calls[0]] == ["e1", "e2"]
     assert hub.stats.deliveries == 2
+
+
+def test_a_client_evicted_mid_fan_out_does_not_stop_the_others() -> None:
+    """Writing to one connection may evict it, which removes it from the very audience set being
+    fanned out to: every other connection still gets the batch."""
+    conns = {Conn(str(i)) for i in range(8)}
+    audience = set(conns)
+    written = []
+    for conn, _data in per_connection([(audience, b"e1"), (audience, b"e2")], lambda p: p):
+        audience.discard(conn)  # what Relay._evict does through Hub.unsubscribe
+        written.append(conn)
+    assert set(written) == conns

@@ -83,3 +83,21 @@ def prune(db: Database[dict[str, Any]], *, older_than: float, now: float | None 
     """Forget entries logged more than ``older_than`` seconds ago; returns how many."""
     cutoff = (time.time() if now is None else now) - older_than
     return int(events(db).delete_many({"loggedAt": {"$lt": cutoff}}).deleted_count)
+
+
+# --- read side of the realtime relay (realtime_relay.event_log) ----------------------------------
+
+
+def logged_after(db: Database[dict[str, Any]], after: float, types: Iterable[str], *,
+                 limit: int) -> list[dict[str, Any]]:
+    """Entries of ``types`` logged after ``after`` (epoch seconds), oldest first, at most ``limit``
+    (each with ``loggedAt``, ``type`` and ``envelope``)."""
+    query = {"loggedAt": {"$gt": after}, "type": {"$in": sorted(set(types))}}
+    cursor = events(db).find(query, {"type": 1, "loggedAt": 1, "envelope": 1}).sort("loggedAt", 1).limit(limit)
+    return list(cursor)
+
+
+def latest_ids(db: Database[dict[str, Any]], types: Iterable[str], *, limit: int) -> list[str]:
+    """The ids of the ``limit`` entries of ``types`` logged last."""
+    query = {"type": {"$in": sorted(set(types))}}
+    return [str(d["_id"]) for d in events(db).find(query, {"_id": 1}).sort("loggedAt", -1).limit(limit)]

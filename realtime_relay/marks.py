@@ -1,0 +1,78 @@
+"""What each customer's ``orders`` channel was sent lately: the ids a cursor's log mark carries. No I/O.
+
+A relay that resolves a cursor against the database event log (a new broker epoch, a restarted
+relay) cannot tell from times alone whether an event logged shortly before the cursor was made had
+reached the client: the outbox logs an event just after publishing it, and the relay reads it just
+after that. So an ``orders`` cursor carries the short hashes of every event of its owner that the
+relay sent in the last ``window`` seconds; anything logged before that window reached the client.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from realtime_relay.cursor import LogMark, _varint
+
+
+class OwnerMarks:
+    """Per owner, the (time, id hash) of its events sent within ``window`` seconds, at most ``cap``."""
+
+    def __init__(self, window: float, cap: int = 48) -> None:
+        self.window = max(0.0, window)
+        self.cap = max(1, cap)
+        self._sent: dict[str, deque[tuple[float, bytes]]] = {}
+        self._covered_from: dict[str, float] = {}  # past the cap: the window holds only what is later
+        self._notes = 0
+
+    def __len__(self) -> int:
+        return len(self._sent)
+
+    def note(self, user_id: str, id_hash: bytes, now: float) -> None:
+        """``user_id`` is sent the event with this hash at ``now``."""
+        sent = self._sent.get(user_id)
+        if sent is None:
+            sent = self._sent[user_id] = deque()
+        sent.append((now, id_hash))
+        self._prune(user_id, sent, now)
+        self._notes += 1
+        if self._notes % 1024 == 0:
+            self.sweep(now)
+
+    def mark(self, user_id: str, now: float) -> LogMark:
+        """The log mark of a cursor made for ``user_id`` at ``now``."""
+        start, sent = self._window(user_id, now)
+        ids = frozenset(h for _, h in sent) if sent else frozenset()
+        return LogMark(int(now * 1000), max(0, int((now - start) * 1000)), ids)
+
+    def mark_bytes(self, user_id: str, now: float) -> bytes:
+        """:meth:`mark`, encoded (what a live frame's cursor needs, without the intermediate objects)."""
+        start, sent = self._window(user_id, now)
+        hashes = [h for _, h in sent] if sent else []
+        return b"".join([b"\x01", _varint(int(now * 1000)), _varint(max(0, int((now - start) * 1000))),
+                         _varint(len(hashes)), *hashes])
+
+    def _window(self, user_id: str, now: float) -> tuple[float, deque[tuple[float, bytes]] | None]:
+        sent = self._sent.get(user_id)
+        start = now - self.window
+        if sent is not None:
+            self._prune(user_id, sent, now)
+            start = max(start, self._covered_from.get(user_id, start))
+        return start, sent
+
+    def _prune(self, user_id: str, sent: deque[tuple[float, bytes]], now: float) -> None:
+        horizon = now - self.window
+        while sent and sent[0][0] <= horizon:
+            sent.popleft()
+        while len(sent) > self.cap:
+            dropped, _ = sent.popleft()
+            self._covered_from[user_id] = dropped
+        covered = self._covered_from.get(user_id)
+        if covered is not None and covered <= horizon:
+            del self._covered_from[user_id]
+
+    def sweep(self, now: float) -> None:
+        """Forget owners with nothing sent within the window (bounds memory to the recently active)."""
+        horizon = now - self.window
+        for user_id in [u for u, sent in self._sent.items() if not sent or sent[-1][0] <= horizon]:
+            del self._sent[user_id]
+            self._covered_from.pop(user_id, None)
