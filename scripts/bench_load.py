@@ -453,7 +453,7 @@ def svg_chart(stages: list[Stage], path: Path) -> None:
     # latency panel (log scale, ms)
     left = 2 * pad + panel
     series = [("accepted", "POST→201", "#1f77b4"), ("created", "→order:created", "#ff7f0e"),
-              ("paid", "→paid", "#2ca02c"), ("admin_created", "→admin:order:created", "#9467bd")]
+              ("paid", "→paid", "#2ca02c"), ("admin_created", "→admin:created", "#9467bd")]
     values = [v for s in stages for attr, _, _ in series for v in s.latencies(attr)]
     lo, hi = 1.0, max([*values, 10.0]) * 1.5
 
