@@ -20,6 +20,7 @@ from kafka import KafkaProducer
 from devstack import dlq, status
 from devstack.bootstrap import ensure_topics
 from devstack.lag import LagReader
+from devstack.lambda_runtime import CODE_SCAN_INTERVAL
 from devstack.metrics import RuntimeMetrics
 from devstack.settings import ROOT
 from devstack.supervisor import PASSTHROUGH
@@ -185,6 +186,9 @@ def set_broken(harness: RuntimeHarness, broken: bool) -> None:
     path.write_text(path.read_text().replace(f"BROKEN = {not broken}", f"BROKEN = {broken}"))
     stamp = time.time() + 2
     os.utime(path, (stamp, stamp))
+    # The runtime looks at the code at most once per CODE_SCAN_INTERVAL: an invocation sooner than
+    # that after the last look (the previous test's last ones) would still run the old code.
+    time.sleep(CODE_SCAN_INTERVAL + 0.2)
 
 
 def applied(stack: Stack, marker: str) -> list[dict[str, Any]]:
