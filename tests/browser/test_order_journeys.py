@@ -34,6 +34,7 @@ def test_customer_checks_out_and_both_sides_follow_the_order_live(
     inventory = admin_tab(people, stack, "/admin/inventory", "admin-inventory")
     lamp_row = inventory.page.locator(f"tr[data-product-id='{lamp['id']}']")
     expect(lamp_row.locator("[data-col=available]")).to_have_text("20")
+    expect(lamp_row.locator("[data-col=state]")).to_have_text("OK")  # no alert: nothing after it
     shot(orders.page, "admin orders before")
     shot(inventory.page, "admin inventory before")
 

@@ -3,7 +3,7 @@
 
 import { get, patch } from "../api.js";
 import { alertFor, alerts } from "../alerts.js";
-import { h, notice } from "../dom.js";
+import { fill as fillEl, h, notice } from "../dom.js";
 import { bus } from "../store.js";
 import { errorBox, denied, LOW_STOCK, stockText, title } from "../widgets.js";
 
@@ -91,7 +91,7 @@ export function adminInventoryPage(main) {
     r.cells.name.replaceChildren(names.get(r.productId) || r.sku, h("br"), h("span", { class: "muted" }, r.sku));
     for (const k of ["stock", "reserved", "available"]) r.cells[k].textContent = String(r[k]);
     r.cells.sold.textContent = String(r.sold ?? 0);
-    r.cells.state.replaceChildren(h("span", { class: lv === "out" ? "stock out" : lv === "low" ? "stock low" : "stock ok" },
+    fillEl(r.cells.state, h("span", { class: lv === "out" ? "stock out" : lv === "low" ? "stock low" : "stock ok" },
       lv === "ok" ? "OK" : lv === "low" ? `Low: ${stockText(r.available)}` : "Out of stock"),
     a ? h("div", { class: "muted", "data-alert": a.severity }, a.message) : null);
   }
