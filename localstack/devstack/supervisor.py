@@ -226,15 +226,20 @@ class Stack:
 
         app = web.Application()
         app.router.add_get("/metrics", page)
+        return await self._listen(app, "metrics", "metrics")
+
+    async def _listen(self, app: web.Application, port: str, what: str) -> web.AppRunner:
+        """Serve ``app`` on the stack's ``port``, or fail naming the variable that moves it."""
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
+        number = self.s.ports[port]
         try:
-            await web.TCPSite(runner, "127.0.0.1", self.s.ports["metrics"], reuse_address=True).start()
+            await web.TCPSite(runner, "127.0.0.1", number, reuse_address=True).start()
         except OSError as exc:
             await runner.cleanup()
-            raise StackError(f"metrics: cannot listen on port {self.s.ports['metrics']}: {exc.strerror}. "
-                             "Set DEVSTACK_METRICS_PORT to use another port.") from exc
-        self._step(f"✓ metrics :{self.s.ports['metrics']}")
+            raise StackError(f"{what}: cannot listen on port {number}: {exc.strerror}. "
+                             f"Set DEVSTACK_{port.upper()}_PORT to use another port.") from exc
+        self._step(f"✓ {what} :{number}")
         return runner
 
     async def serve_web(self, runtime: LambdaRuntime) -> web.AppRunner:
@@ -245,16 +250,7 @@ class Stack:
         rates = [env["TAX_RATE_BPS"] for env in envs if "TAX_RATE_BPS" in env]
         tax = rates[0] if rates else Settings.model_fields["tax_rate_bps"].default
         config = WebConfig(api_url=s.api_url, ws_url=s.ws_url, tax_rate_bps=int(tax))
-        runner = web.AppRunner(web_app(config), access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, "127.0.0.1", s.ports["web"], reuse_address=True).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise StackError(f"Web client: cannot listen on port {s.ports['web']}: {exc.strerror}. "
-                             "Set DEVSTACK_WEB_PORT to use another port.") from exc
-        self._step(f"✓ Web client :{s.ports['web']}")
-        return runner
+        return await self._listen(web_app(config), "web", "Web client")
 
     def start_relay(self) -> None:
         s = self.s
