@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable, Mapping
 
 from kafka import KafkaConsumer, TopicPartition
+from prometheus_client import Counter
 
 log = logging.getLogger("devstack.kafka")
 
@@ -32,7 +33,8 @@ METADATA_REFRESH = 5.0
 class LogEnds(threading.Thread):
     """End offsets of the topics' partitions, refreshed when :meth:`ring` is called or every ``interval``."""
 
-    def __init__(self, topics: Iterable[str], *, bootstrap: str, interval: float = 0.2) -> None:
+    def __init__(self, topics: Iterable[str], *, bootstrap: str, interval: float = 0.2,
+                 reads: Counter | None = None) -> None:
         super().__init__(name="esm-log-ends", daemon=True)
         self.topics = sorted(set(topics))
         self.bootstrap = bootstrap
@@ -41,7 +43,8 @@ class LogEnds(threading.Thread):
         self._rings = 0
         self._ends: dict[TopicPartition, int] = {}
         self._halt = threading.Event()
-        self.reads = 0
+        #: counts the reads (a Prometheus counter on the stack's metrics page)
+        self.reads = reads
 
     def ring(self) -> None:
         """Say that records may have been produced (the runtime calls this on a function's activity)."""
@@ -52,6 +55,12 @@ class LogEnds(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.ring()
+
+    def update(self, ends: Mapping[TopicPartition, int]) -> None:
+        """Take ``ends`` as what the broker holds now and wake the pollers waiting for them."""
+        with self._cond:
+            self._ends = dict(ends)
+            self._cond.notify_all()
 
     def ends_beyond(self, positions: Mapping[TopicPartition, int | None], timeout: float) -> bool:
         """Wait until a partition in ``positions`` ends beyond its position there, or ``timeout`` s.
@@ -82,7 +91,8 @@ class LogEnds(threading.Thread):
                     partitions = self._partitions(consumer)
                     listed_at = time.monotonic()
                 ends = consumer.end_offsets(partitions, timeout_ms=2000) if partitions else {}
-                self.reads += 1
+                if self.reads is not None:
+                    self.reads.inc()
             except Exception as exc:
                 # The broker is away (or came back with other topics): forget what was known, so no
                 # poller acts on ends of a log that no longer exists; their periodic fetch goes on.
@@ -96,9 +106,7 @@ class LogEnds(threading.Thread):
                         log.debug("close failed", exc_info=True)
                 consumer = None
                 self._halt.wait(0.5)
-            with self._cond:
-                self._ends = dict(ends)
-                self._cond.notify_all()
+            self.update(ends)
             self._halt.wait(MIN_GAP)
         if consumer is not None:
             consumer.close()

@@ -29,7 +29,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 
 from devstack.filtering import compile_filters, record_passes
 from devstack.kafka_ends import LogEnds
@@ -159,6 +159,7 @@ class KafkaPoller(threading.Thread):
         self.invocations = 0
         self.failures = 0
         self.records = 0
+        self.fetches = 0
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self.last_latency_ms: float | None = None
@@ -295,6 +296,7 @@ class KafkaPoller(threading.Thread):
 
     def _poll(self, consumer: KafkaConsumer, timeout_ms: int, max_records: int) -> list[Record]:
         polled = consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        self.fetches += 1
         out: list[Record] = []
         for tp in sorted(polled, key=lambda t: (t.topic, t.partition)):
             if polled[tp]:
@@ -385,8 +387,8 @@ class KafkaPoller(threading.Thread):
 
 
 def start_pollers(mappings: list[KafkaMapping], runtime: LambdaRuntime, *, bootstrap: str, aws_endpoint_url: str,
-                  region: str, invocation_log: JsonLog | None = None,
-                  record_age: Histogram | None = None) -> tuple[list[KafkaPoller], LogEnds]:
+                  region: str, invocation_log: JsonLog | None = None, record_age: Histogram | None = None,
+                  end_offset_reads: Counter | None = None) -> tuple[list[KafkaPoller], LogEnds]:
     """Start one poller per enabled mapping, each with its on-failure destination, and their :class:`LogEnds`.
 
     The runtime rings the ends' reader whenever an invocation ends or a function writes a log line.
@@ -398,7 +400,7 @@ def start_pollers(mappings: list[KafkaMapping], runtime: LambdaRuntime, *, boots
     settings = StackSettings()
     enabled = [m for m in mappings if m.enabled]
     ends = LogEnds([t for m in enabled for t in m.topics], bootstrap=bootstrap,
-                   interval=settings.kafka_look_interval_ms / 1000)
+                   interval=settings.kafka_look_interval_ms / 1000, reads=end_offset_reads)
     ends.start()
     runtime.on_activity = ends.ring
 

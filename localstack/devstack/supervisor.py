@@ -182,7 +182,8 @@ class Stack:
         metrics_runner = await self.serve_metrics(metrics)
         self.pollers, log_ends = start_pollers(self.app.kafka, runtime, bootstrap=s.kafka, aws_endpoint_url=s.aws,
                                                region=s.region, invocation_log=invocation_log,
-                                               record_age=metrics.record_age)
+                                               record_age=metrics.record_age,
+                                               end_offset_reads=metrics.end_offset_reads)
         self._step(f"✓ Kafka event-source mappings ({len(self.pollers)})")
         web_runner = await self.serve_web(runtime)
         if self.app.schedules:
