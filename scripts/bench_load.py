@@ -158,6 +158,8 @@ class Stage:
     load: float = 0.0
     #: Kafka record → function invocation (every mapping), as histogram bucket counts {upper bound: count}
     record_age: dict[float, float] = field(default_factory=dict)
+    #: the pollers' work over the stage (sums of the runtime's counters): fetches, end-offset reads, invocations
+    esm: dict[str, float] = field(default_factory=dict)
     #: this benchmark's own CPU over the window, % of a core (it shares the machine)
     own_cpu: float = 0.0
     #: events that arrived before their order's 201 did: order id -> [(event, status, time)]
@@ -258,16 +260,22 @@ async def post_order(session: aiohttp.ClientSession, api_url: str, token: str, b
                 record_event(order, event, status, at)
 
 
-def record_age_buckets(metrics_url: str | None) -> dict[float, float]:
+ESM_COUNTERS = {"devstack_esm_fetches_total": "fetches", "devstack_esm_end_offset_reads_total": "end-offset reads",
+                "devstack_esm_invocations_total": "invocations"}
+
+
+def runtime_metrics(metrics_url: str | None) -> tuple[dict[float, float], dict[str, float]]:
     """The runtime's cumulative record-age histogram over the mappings that invoke at once
-    (``MaximumBatchingWindowInSeconds: 0``; the others wait to fill a batch by design): {upper bound: count}."""
+    (``MaximumBatchingWindowInSeconds: 0``; the others wait to fill a batch by design) as {upper bound: count},
+    and the pollers' counters summed over every mapping (:data:`ESM_COUNTERS`)."""
     if not metrics_url:
-        return {}
+        return {}, {}
     import urllib.request
 
     with urllib.request.urlopen(metrics_url, timeout=30) as resp:
         text = resp.read().decode()
     out: dict[float, float] = {}
+    counters: dict[str, float] = {}
     parsed = list(samples(text))
     immediate = {(labels["function"], labels["mapping"]) for name, labels, _ in parsed
                  if name == "devstack_esm_mapping_info" and labels.get("batching_window_seconds") == "0"}
@@ -275,7 +283,9 @@ def record_age_buckets(metrics_url: str | None) -> dict[float, float]:
         if name == "devstack_esm_record_age_seconds_bucket" and (labels["function"], labels["mapping"]) in immediate:
             bound = float(labels["le"])
             out[bound] = out.get(bound, 0.0) + value
-    return out
+        elif name in ESM_COUNTERS:
+            counters[ESM_COUNTERS[name]] = counters.get(ESM_COUNTERS[name], 0.0) + value
+    return out, counters
 
 
 def bucket_percentile(buckets: dict[float, float], q: float) -> float | None:
@@ -300,7 +310,7 @@ async def run_stage(session: aiohttp.ClientSession, api_url: str, listener: List
                     products: list[str], stage: Stage, meter: CpuMeter, metrics_url: str | None = None) -> None:
     listener.stage = stage
     rng = random.Random(int(stage.rate * 1000))
-    ages_before = await asyncio.to_thread(record_age_buckets, metrics_url)
+    ages_before, esm_before = await asyncio.to_thread(runtime_metrics, metrics_url)
     own_before = resource.getrusage(resource.RUSAGE_SELF)
     pending: set[asyncio.Task[None]] = set()
     total = int(stage.rate * stage.seconds)
@@ -328,8 +338,9 @@ async def run_stage(session: aiohttp.ClientSession, api_url: str, listener: List
     deadline = time.perf_counter() + SETTLE_WAIT
     while time.perf_counter() < deadline and any(o.settled is None for o in stage.orders.values()):
         await asyncio.sleep(0.2)
-    after = await asyncio.to_thread(record_age_buckets, metrics_url)
+    after, esm_after = await asyncio.to_thread(runtime_metrics, metrics_url)
     stage.record_age = {b: after[b] - ages_before.get(b, 0.0) for b in after}
+    stage.esm = {k: v - esm_before.get(k, 0.0) for k, v in esm_after.items()}
 
 
 def fmt(values: list[float]) -> str:
@@ -358,6 +369,9 @@ def print_cpu(stage: Stage, top: int = 6) -> None:
     per_order = f"; {total * 10 / rate:.0f} ms of CPU per order accepted" if rate else ""
     print(f"        CPU (% of a core) at {stage.rate:.0f}/s: stack {total:.0f}% in all{per_order}, "
           f"this benchmark {stage.own_cpu:.0f}%; " + ", ".join(parts), flush=True)
+    if stage.esm and stage.accepted():
+        work = ", ".join(f"{v / stage.accepted():.1f} {k}" for k, v in stage.esm.items())
+        print(f"        pollers per order accepted (the stage and its settling): {work}", flush=True)
 
 
 # --- cold start and warm overhead ----------------------------------------------------------------
