@@ -62,9 +62,10 @@ def send(events: list[dict[str, Any]], *, timeout: float = 5.0) -> None:
         raise
 
 
-def change(collection: Collection[Doc], doc_id: str, fn: Callable[[Doc | None], Doc | None]) -> tuple[Doc | None, bool]:
+def change(collection: Collection[Doc], doc_id: str, fn: Callable[[Doc | None], Doc | None], *,
+           known: Doc | None = None) -> tuple[Doc | None, bool]:
     """:func:`shop.store.mutate` on one document, then :func:`publish` what the write put in its outbox."""
-    doc, written = mutate(collection, doc_id, fn)
+    doc, written = mutate(collection, doc_id, fn, known=known)
     if written:
         publish(collection, doc)
     return doc, written

@@ -33,15 +33,18 @@ def mutate(
     change: Callable[[Doc | None], Doc | None],
     *,
     attempts: int = MAX_ATTEMPTS,
+    known: Doc | None = None,
 ) -> tuple[Doc | None, bool]:
     """Apply ``change`` to the current document (``None`` if absent) until the write wins.
 
     ``change`` gets a private copy and returns the new document, or ``None`` to leave it as is
     (it may also raise a domain error, which propagates and writes nothing). Returns the
-    resulting document and whether this call wrote it.
+    resulting document and whether this call wrote it. ``known`` is the document as the caller
+    has just written or read it: the first attempt starts from it instead of reading (if someone
+    wrote in between, that attempt loses its compare-and-swap and the next one reads afresh).
     """
-    for _ in range(attempts):
-        current = collection.find_one({"_id": doc_id})
+    for attempt in range(attempts):
+        current = known if attempt == 0 and known is not None else collection.find_one({"_id": doc_id})
         new = change(copy.deepcopy(current) if current is not None else None)
         if new is None:
             return current, False

@@ -26,8 +26,9 @@ def provider(name: str) -> PaymentProvider:
     raise ValueError(f"unknown payment provider {name!r}")
 
 
-def _write(order_id: str, rule: Callable[[Doc], domain.Outcome]) -> Doc | None:
-    """CAS-apply ``rule(current) -> Outcome``; the events it stored are published after the write."""
+def _write(order_id: str, rule: Callable[[Doc], domain.Outcome], known: Doc | None) -> Doc | None:
+    """CAS-apply ``rule(current) -> Outcome``, starting from ``known`` (the payment as last seen);
+    the events it stored are published after the write."""
 
     def change(current: Doc | None) -> Doc | None:
         if current is None:
@@ -37,7 +38,7 @@ def _write(order_id: str, rule: Callable[[Doc], domain.Outcome]) -> Doc | None:
             return None
         return outbox.add_events(outcome.payment, outcome.events)
 
-    return store.change(order_id, change)[0]
+    return store.change(order_id, change, known=known)[0]
 
 
 def charge(envelope: ev.Envelope) -> str:
@@ -61,7 +62,7 @@ def charge(envelope: ev.Envelope) -> str:
         attempt=int(payment["attempts"]))
     payment = _write(order_id, lambda cur: domain.record_charge(
         cur, approved=result.approved, payment_id=result.payment_id, decline_reason=result.decline_reason,
-        now_iso=ev.utc_now_iso(), correlation_id=envelope.correlationId))
+        now_iso=ev.utc_now_iso(), correlation_id=envelope.correlationId), known=payment)
     if domain.needs_refund(payment):
         payment = _refund(order_id, envelope.correlationId)
     return str((payment or {}).get("status"))
@@ -86,4 +87,4 @@ def _refund(order_id: str, correlation_id: str | None) -> Doc | None:
     result = provider(get_settings().payment_provider).refund(
         str(payment["paymentId"]), int(payment["amountCents"]), str(payment["currency"]), domain.refund_key(order_id))
     return _write(order_id, lambda cur: domain.record_refund(
-        cur, refund_id=result.refund_id, now_iso=ev.utc_now_iso(), correlation_id=correlation_id))
+        cur, refund_id=result.refund_id, now_iso=ev.utc_now_iso(), correlation_id=correlation_id), known=payment)

@@ -25,9 +25,11 @@ def get(order_id: str) -> Doc | None:
     return payments().find_one({"_id": order_id})
 
 
-def change(order_id: str, fn: Callable[[Doc | None], Doc | None]) -> tuple[Doc | None, bool]:
-    """``shop.store.mutate`` on one payment document, then publish what the write put in its outbox."""
-    return outbox.change(payments(), order_id, fn)
+def change(order_id: str, fn: Callable[[Doc | None], Doc | None], *,
+           known: Doc | None = None) -> tuple[Doc | None, bool]:
+    """``shop.store.mutate`` on one payment document (starting from ``known`` when given), then publish
+    what the write put in its outbox."""
+    return outbox.change(payments(), order_id, fn, known=known)
 
 
 def payment_token(order_id: str) -> str:
