@@ -33,7 +33,7 @@ METADATA_REFRESH = 5.0
 class LogEnds(threading.Thread):
     """End offsets of the topics' partitions, refreshed when :meth:`ring` is called or every ``interval``."""
 
-    def __init__(self, topics: Iterable[str], *, bootstrap: str, interval: float = 0.2,
+    def __init__(self, topics: Iterable[str], *, bootstrap: str, interval: float = 0.05,
                  reads: Counter | None = None) -> None:
         super().__init__(name="esm-log-ends", daemon=True)
         self.topics = sorted(set(topics))

@@ -61,7 +61,7 @@ class StackSettings(BaseSettings):
     #: how long the broker may hold a poller's fetch that finds nothing (see devstack.kafka_ends)
     kafka_fetch_wait_ms: Annotated[int, Field(ge=0)] = 10
     #: how often the pollers look for records when no invocation ended (records produced outside the stack)
-    kafka_look_interval_ms: Annotated[int, Field(gt=0)] = 200
+    kafka_look_interval_ms: Annotated[int, Field(gt=0)] = 50
     #: proxies whose X-Forwarded-For the gateway believes (comma list of addresses or CIDR blocks);
     #: none by default: sourceIp is the TCP peer (see devstack.apigateway.source_ip)
     trusted_proxies: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)] = ()
