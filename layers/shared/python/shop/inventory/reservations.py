@@ -170,7 +170,7 @@ def reserve(order_id: str, items: Iterable[tuple[str, int]], *, correlation_id: 
             break
 
     if not short:
-        doc = set_reservation_status(order_id, (RESERVING,), RESERVED)
+        doc = set_reservation_status(order_id, (RESERVING,), RESERVED, known=doc)
         if doc["status"] == RELEASED:  # cancelled while we were reserving
             _release_all(order_id, [x.product_id for x in lines], correlation_id)
         return str(doc["status"])
@@ -183,7 +183,7 @@ def reserve(order_id: str, items: Iterable[tuple[str, int]], *, correlation_id: 
         data={"orderId": order_id, "items": short, "reason": "insufficient_stock"},
         correlation_id=correlation_id,
     )
-    doc = set_reservation_status(order_id, (RESERVING,), FAILED, shortLines=short, events=[failed])
+    doc = set_reservation_status(order_id, (RESERVING,), FAILED, shortLines=short, events=[failed], known=doc)
     return str(doc["status"])
 
 

@@ -102,9 +102,12 @@ def figures_for(product_ids: Iterable[str]) -> dict[str, Stock]:
 
 
 def set_reservation_status(
-    order_id: str, frm: tuple[str, ...], to: str, *, events: list[dict[str, Any]] | None = None, **fields: Any
+    order_id: str, frm: tuple[str, ...], to: str, *, events: list[dict[str, Any]] | None = None,
+    known: Doc | None = None, **fields: Any
 ) -> Doc:
-    """Move the reservation from one of ``frm`` to ``to``; returns the stored document either way."""
+    """Move the reservation from one of ``frm`` to ``to``; returns the stored document either way.
+
+    ``known`` is the reservation as the caller last wrote it (saves the read when nobody wrote since)."""
 
     def step(doc: Doc | None) -> Doc | None:
         if doc is None or doc.get("status") not in frm:
@@ -112,6 +115,6 @@ def set_reservation_status(
         doc.update(status=to, updatedAt=utc_now_iso(), **fields)
         return outbox.add_events(doc, list(events or []))
 
-    doc, _ = outbox.change(reservations(), order_id, step)
+    doc, _ = outbox.change(reservations(), order_id, step, known=known)
     assert doc is not None
     return doc
