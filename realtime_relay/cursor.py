@@ -8,9 +8,10 @@ recreates its topics with new ids and offsets from 0, and an old cursor then no 
 
 A cursor may also carry a *log mark* (:class:`LogMark`), which lets a relay that cannot serve it
 from memory (a new broker epoch, a restarted relay, older than the retention window) resolve it
-against the database event log instead: the relay's wall clock when the cursor was made, and for
-an ``orders`` cursor short hashes of the owner's events this relay had sent within a window before
-that moment (see docs/RELAY.md, "Replay from the event log").
+against the database event log instead: the relay's wall clock when the cursor was made, and the
+short hashes of the events this relay had sent the cursor's audience (an ``orders`` cursor's owner,
+or everyone on ``inventory`` / ``admin``) within a window before that moment (see docs/RELAY.md,
+"Replay from the event log").
 
 Wire format (base64url, no padding): ``0x02``; a mark flag (u8, 0 or 1) and, when 1, the mark:
 time in ms (varint), window in ms (varint), id count (varint), then each id's 6-byte hash; then
@@ -87,8 +88,8 @@ class LogMark:
     """Where a cursor stands in the event log's terms.
 
     ``at_ms``: the relay's wall clock when the cursor was made; ``window_ms`` and ``ids``: the
-    hashes of every event for the cursor's owner that the relay had sent in
-    ``(at_ms - window_ms, at_ms]`` (empty window for channels without an owner).
+    hashes of every event of the cursor's audience (its owner, or its channel) that the relay had
+    sent in ``(at_ms - window_ms, at_ms]``.
     """
 
     at_ms: int

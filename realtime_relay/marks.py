@@ -1,10 +1,12 @@
-"""What each customer's ``orders`` channel was sent lately: the ids a cursor's log mark carries. No I/O.
+"""What each audience was sent lately: the ids a cursor's log mark carries. No I/O.
 
 A relay that resolves a cursor against the database event log (a new broker epoch, a restarted
 relay) cannot tell from times alone whether an event logged shortly before the cursor was made had
 reached the client: the outbox logs an event just after publishing it, and the relay reads it just
-after that. So an ``orders`` cursor carries the short hashes of every event of its owner that the
-relay sent in the last ``window`` seconds; anything logged before that window reached the client.
+after that. So a cursor carries the short hashes of every event its audience was sent in the last
+``window`` seconds (an ``orders`` cursor: its owner's; an ``inventory`` or ``admin`` cursor: the
+channel's, whose audience is everyone); anything logged before that window reached the client.
+Past ``cap`` ids the window shrinks to what the last ``cap`` cover.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from realtime_relay.cursor import LogMark, _varint
 
 
 class OwnerMarks:
-    """Per owner, the (time, id hash) of its events sent within ``window`` seconds, at most ``cap``."""
+    """Per audience (an owner's user id, or a channel), the (time, id hash) of the events it was sent
+    within ``window`` seconds, at most ``cap``."""
 
     def __init__(self, window: float, cap: int = 48) -> None:
         self.window = max(0.0, window)
