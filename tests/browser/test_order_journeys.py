@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from typing import Any
 
 import pytest
 from playwright.sync_api import Route, expect
+from websockets.sync.client import connect
 
-from devstack.testing import Stack
+from devstack.testing import Stack, wait_for
 from tests.browser.conftest import LIVE, Person, Shots, customer_account, make_product, paid_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
@@ -205,4 +209,49 @@ def test_declined_card_cancels_the_order(stack: Stack, people: Any, shot: Shots,
     expect(detail).to_have_attribute("data-payment", "failed")
     assert customer.toasts_with("is now cancelled (the payment was declined)") == 1
     shot(page, "order declined phone width")
+    assert customer.errors() == []
+
+
+def test_a_change_that_arrives_while_the_order_page_loads_is_not_lost(
+        stack: Stack, people: Any, shot: Shots, tag: str) -> None:
+    """The order page's first fetch read the order before it changed, and the change's live event
+    arrived before that answer: the page must still end up showing the change (it fetches again),
+    not the older answer. The fetch is held until this test's own socket has seen the event."""
+    toaster = make_product(stack, f"Slow Toaster {tag}", stock=5, price=1999)
+    email, password, token = customer_account(stack, "race")
+    customer = people("customer")
+    customer.sign_in(email, password, then="/orders")
+    customer.mark()
+    page = customer.page
+    r = stack.http("POST", "/api/orders", token=token, headers={"Idempotency-Key": uuid.uuid4().hex}, json_body={
+        "items": [{"productId": toaster["id"], "quantity": 1}],
+        "shippingAddress": {"line1": "1 Test Street", "city": "Oslo", "postalCode": "0150", "country": "NO"},
+        "paymentToken": "tok_declined"})
+    assert r.status == 201, r
+    oid = r.json["id"]
+    stale = dict(r.json)  # what a read before the saga moved it returns: pending
+    assert stale["status"] == "pending", stale
+
+    with connect(stack.state()["wsUrl"], open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "auth", "token": token}))
+        ws.send(json.dumps({"type": "subscribe", "channel": "orders"}))
+
+        def cancelled_seen() -> bool:
+            frame = json.loads(ws.recv(timeout=LIVE / 1000))
+            return frame.get("event") == "order:cancelled" and frame["data"].get("orderId") == oid
+
+        def answer_late(route: Route) -> None:
+            # Blocks Playwright (not the page) until the cancellation went out over the relay.
+            wait_for(cancelled_seen, timeout=LIVE / 1000, interval=0, message="the relay to push the cancellation")
+            time.sleep(1.0)  # the page's socket got it in the same fan-out write
+            route.fulfill(json=stale)
+
+        page.route(f"**/api/orders/{oid}", answer_late, times=1)
+        customer.nav(f"/orders/{oid}")
+        detail = page.locator(f".detail[data-order-id='{oid}']")
+        expect(detail).to_have_attribute("data-status", "cancelled", timeout=LIVE)
+    expect(detail).to_have_attribute("data-payment", "failed")
+    assert customer.toasts_with("is now cancelled (the payment was declined)") == 1
+    assert customer.not_reloaded()
+    shot(page, "order page after a late first answer")
     assert customer.errors() == []
