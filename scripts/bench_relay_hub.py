@@ -19,10 +19,10 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure the tree this script is in
 
-from realtime_relay.cursor import epoch_of  # noqa: E402
-from realtime_relay.hub import Hub  # noqa: E402
+from realtime_relay.cursor import epoch_of
+from realtime_relay.hub import Hub
 
 
 def records(n: int, customers: int) -> list[tuple[str, int, int, dict[str, Any]]]:
