@@ -37,6 +37,7 @@ ID_HASH_BYTES = 6
 #: The most event-id hashes one cursor carries (keeps a cursor under ``MAX_CURSOR_CHARS``).
 MAX_MARK_IDS = 256
 _TOPIC_INDEX = {t: i for i, t in enumerate(TOPICS)}
+_BYTES = [bytes((i,)) for i in range(0x80)]
 
 
 class CursorError(ValueError):
@@ -51,6 +52,8 @@ def epoch_of(topic_id: object) -> bytes:
 
 
 def _varint(n: int) -> bytes:
+    if 0 <= n < 0x80:  # most counts and offsets: one byte
+        return _BYTES[n]
     if n < 0:
         raise ValueError(f"varint must be >= 0, got {n}")
     out = bytearray()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from realtime_relay.cursor import LogMark, _varint
+from realtime_relay.cursor import ID_HASH_BYTES, LogMark, _varint
 
 
 class OwnerMarks:
@@ -24,6 +24,7 @@ class OwnerMarks:
         self.window = max(0.0, window)
         self.cap = max(1, cap)
         self._sent: dict[str, deque[tuple[float, bytes]]] = {}
+        self._joined: dict[str, bytearray] = {}  # the same hashes, concatenated (what a mark carries)
         self._covered_from: dict[str, float] = {}  # past the cap: the window holds only what is later
         self._notes = 0
 
@@ -35,7 +36,9 @@ class OwnerMarks:
         sent = self._sent.get(user_id)
         if sent is None:
             sent = self._sent[user_id] = deque()
+            self._joined[user_id] = bytearray()
         sent.append((now, id_hash))
+        self._joined[user_id] += id_hash
         self._prune(user_id, sent, now)
         self._notes += 1
         if self._notes % 1024 == 0:
@@ -50,9 +53,9 @@ class OwnerMarks:
     def mark_bytes(self, user_id: str, now: float) -> bytes:
         """:meth:`mark`, encoded (what a live frame's cursor needs, without the intermediate objects)."""
         start, sent = self._window(user_id, now)
-        hashes = [h for _, h in sent] if sent else []
+        joined = self._joined[user_id] if sent else b""
         return b"".join([b"\x01", _varint(int(now * 1000)), _varint(max(0, int((now - start) * 1000))),
-                         _varint(len(hashes)), *hashes])
+                         _varint(len(sent) if sent else 0), joined])
 
     def _window(self, user_id: str, now: float) -> tuple[float, deque[tuple[float, bytes]] | None]:
         sent = self._sent.get(user_id)
@@ -64,11 +67,16 @@ class OwnerMarks:
 
     def _prune(self, user_id: str, sent: deque[tuple[float, bytes]], now: float) -> None:
         horizon = now - self.window
+        gone = 0
         while sent and sent[0][0] <= horizon:
             sent.popleft()
+            gone += 1
         while len(sent) > self.cap:
             dropped, _ = sent.popleft()
             self._covered_from[user_id] = dropped
+            gone += 1
+        if gone:
+            del self._joined[user_id][: gone * ID_HASH_BYTES]
         covered = self._covered_from.get(user_id)
         if covered is not None and covered <= horizon:
             del self._covered_from[user_id]
@@ -78,4 +86,5 @@ class OwnerMarks:
         horizon = now - self.window
         for user_id in [u for u, sent in self._sent.items() if not sent or sent[-1][0] <= horizon]:
             del self._sent[user_id]
+            del self._joined[user_id]
             self._covered_from.pop(user_id, None)

@@ -221,3 +221,16 @@ def test_a_busy_channel_names_only_its_last_events_and_says_so_in_the_window() -
     mark = decode_cursor(hub.cursor_for("inventory", "u")).mark
     assert mark is not None and len(mark.ids) == 64 and id_hash("s299") in mark.ids
     assert 500 < mark.window_ms < 700  # the last 64 of 100 per second
+
+
+def test_a_marks_encoded_bytes_name_what_its_window_holds() -> None:
+    """The encoded mark a live frame carries (kept concatenated as ids come and go) says the same as the mark."""
+    from realtime_relay.cursor import _read_mark
+
+    marks = OwnerMarks(window=10.0, cap=3)
+    for i, at in enumerate((100.0, 101.0, 105.0, 106.0, 107.0, 112.0, 116.5)):
+        marks.note("A", id_hash(f"e{i}"), at)
+        for now in (at, at + 4.0):
+            decoded, _ = _read_mark(marks.mark_bytes("A", now), 0)
+            assert decoded == marks.mark("A", now), (i, now)
+    assert marks.mark("A", 116.5).ids == {id_hash("e5"), id_hash("e6")}
