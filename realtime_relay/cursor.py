@@ -8,9 +8,10 @@ recreates its topics with new ids and offsets from 0, and an old cursor then no 
 
 A cursor may also carry a *log mark* (:class:`LogMark`), which lets a relay that cannot serve it
 from memory (a new broker epoch, a restarted relay, older than the retention window) resolve it
-against the database event log instead: the relay's wall clock when the cursor was made, and for
-an ``orders`` cursor short hashes of the owner's events this relay had sent within a window before
-that moment (see docs/RELAY.md, "Replay from the event log").
+against the database event log instead: the relay's wall clock when the cursor was made, and the
+short hashes of the events this relay had sent the cursor's audience (an ``orders`` cursor's owner,
+or everyone on ``inventory`` / ``admin``) within a window before that moment (see docs/RELAY.md,
+"Replay from the event log").
 
 Wire format (base64url, no padding): ``0x02``; a mark flag (u8, 0 or 1) and, when 1, the mark:
 time in ms (varint), window in ms (varint), id count (varint), then each id's 6-byte hash; then
@@ -36,6 +37,7 @@ ID_HASH_BYTES = 6
 #: The most event-id hashes one cursor carries (keeps a cursor under ``MAX_CURSOR_CHARS``).
 MAX_MARK_IDS = 256
 _TOPIC_INDEX = {t: i for i, t in enumerate(TOPICS)}
+_BYTES = [bytes((i,)) for i in range(0x80)]
 
 
 class CursorError(ValueError):
@@ -50,6 +52,8 @@ def epoch_of(topic_id: object) -> bytes:
 
 
 def _varint(n: int) -> bytes:
+    if 0 <= n < 0x80:  # most counts and offsets: one byte
+        return _BYTES[n]
     if n < 0:
         raise ValueError(f"varint must be >= 0, got {n}")
     out = bytearray()
@@ -87,8 +91,8 @@ class LogMark:
     """Where a cursor stands in the event log's terms.
 
     ``at_ms``: the relay's wall clock when the cursor was made; ``window_ms`` and ``ids``: the
-    hashes of every event for the cursor's owner that the relay had sent in
-    ``(at_ms - window_ms, at_ms]`` (empty window for channels without an owner).
+    hashes of every event of the cursor's audience (its owner, or its channel) that the relay had
+    sent in ``(at_ms - window_ms, at_ms]``.
     """
 
     at_ms: int

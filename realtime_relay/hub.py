@@ -37,6 +37,12 @@ from realtime_relay.retention import Message, Replay, ReplayStatus, Retention
 
 C = TypeVar("C")
 
+#: The most event-id hashes the cursor of a channel without an owner names (its audience is everyone,
+#: so a busy channel names only its last ones and its window shrinks, see docs/RELAY.md); a quarter of
+#: what a cursor can carry, so a replay can add three times as many before its frames fall back to the
+#: current position. Each id costs 8 bytes of every frame of the channel.
+CHANNEL_MARK_IDS = 64
+
 #: One record read from Kafka: (topic, partition, offset, envelope or None when not a JSON object).
 Record = tuple[str, int, int, "dict[str, Any] | None"]
 #: One entry of the database event log: (logged at, epoch seconds; topic; envelope).
@@ -138,10 +144,10 @@ class Hub(Generic[C]):
         self.log_window = log_window
         self.log_max_age = log_max_age
         self.clock = clock
-        self.marks = OwnerMarks(log_window)
+        self.marks = OwnerMarks(log_window)  # orders: per owner
+        self.channel_marks = OwnerMarks(log_window, cap=CHANNEL_MARK_IDS)  # inventory, admin: per channel
         self.backfilled_at = 0.0  # last time events read from the log were sent (memory replays predate it)
         self.last_read: dict[str, float] = {}  # per topic: when a record was last read from Kafka
-        self._time_mark_cache: tuple[int, bytes] = (-1, b"")
         self.inventory: set[C] = set()
         self.admins: set[C] = set()
         self.owners: dict[str, set[C]] = {}
@@ -202,8 +208,7 @@ class Hub(Generic[C]):
             self.recent.add(event_id)
             items = deliveries(topic, envelope, low_stock_threshold=self.low_stock_threshold)
             if items:
-                shared: list[str] = []
-                found = [(d.channel, d.user_id, self._frame(d, now, shared)) for d in items]
+                found = [(d.channel, d.user_id, self._frame(d, now)) for d in items]
         messages = tuple(found)
         self.retention.append(topic, partition, offset, messages)
         delivered = 0
@@ -216,22 +221,15 @@ class Hub(Generic[C]):
         if self._on_event is not None and envelope is not None and found:
             self._on_event(topic, partition, offset, envelope, delivered)
 
-    def _frame(self, d: Delivery, now: float, shared: list[str]) -> bytes:
-        """The frame of one live delivery; an owner's cursor carries what it was sent lately. The
-        cursor of the other channels is made once per record (``shared``), not once per delivery."""
+    def _frame(self, d: Delivery, now: float) -> bytes:
+        """The frame of one live delivery. Its cursor's log mark names what its audience was sent
+        lately: an owner's ``orders`` events, or every event of a channel without an owner."""
         if d.channel == ORDERS and d.user_id is not None:
-            self.marks.note(d.user_id, id_hash(d.id), now)
-            return frame(d.event, d.id, d.data, self.positions.marked(self.marks.mark_bytes(d.user_id, now)))
-        if not shared:
-            shared.append(self.positions.marked(self._time_mark(now)))
-        return frame(d.event, d.id, d.data, shared[0])
-
-    def _time_mark(self, now: float) -> bytes:
-        """The encoded log mark of a cursor with no owner at ``now`` (cached: a batch shares one time)."""
-        at_ms = int(now * 1000)
-        if self._time_mark_cache[0] != at_ms:
-            self._time_mark_cache = (at_ms, LogMark(at_ms).encode())
-        return self._time_mark_cache[1]
+            marks, key = self.marks, d.user_id
+        else:
+            marks, key = self.channel_marks, d.channel
+        marks.note(key, id_hash(d.id), now)
+        return frame(d.event, d.id, d.data, self.positions.marked(marks.mark_bytes(key, now)))
 
     def cursor(self) -> str:
         """The relay's current position."""
@@ -242,7 +240,7 @@ class Hub(Generic[C]):
         now = self.clock()
         if channel == ORDERS:
             return self.positions.cursor(self.marks.mark(user_id, now))
-        return self.positions.cursor(LogMark(int(now * 1000)))
+        return self.positions.cursor(self.channel_marks.mark(channel, now))
 
     # --- the event log ----------------------------------------------------------------------
 
@@ -283,7 +281,7 @@ class Hub(Generic[C]):
             count += 1
             for d in deliveries(topic, envelope, low_stock_threshold=self.low_stock_threshold):
                 targets = self._targets(d.channel, d.user_id)
-                payload = self._frame(d, now, [])
+                payload = self._frame(d, now)
                 if targets:
                     out.append((targets, payload))
                     self.stats.deliveries += len(targets)

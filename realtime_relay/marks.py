@@ -1,26 +1,30 @@
-"""What each customer's ``orders`` channel was sent lately: the ids a cursor's log mark carries. No I/O.
+"""What each audience was sent lately: the ids a cursor's log mark carries. No I/O.
 
 A relay that resolves a cursor against the database event log (a new broker epoch, a restarted
 relay) cannot tell from times alone whether an event logged shortly before the cursor was made had
 reached the client: the outbox logs an event just after publishing it, and the relay reads it just
-after that. So an ``orders`` cursor carries the short hashes of every event of its owner that the
-relay sent in the last ``window`` seconds; anything logged before that window reached the client.
+after that. So a cursor carries the short hashes of every event its audience was sent in the last
+``window`` seconds (an ``orders`` cursor: its owner's; an ``inventory`` or ``admin`` cursor: the
+channel's, whose audience is everyone); anything logged before that window reached the client.
+Past ``cap`` ids the window shrinks to what the last ``cap`` cover.
 """
 
 from __future__ import annotations
 
 from collections import deque
 
-from realtime_relay.cursor import LogMark, _varint
+from realtime_relay.cursor import ID_HASH_BYTES, LogMark, _varint
 
 
 class OwnerMarks:
-    """Per owner, the (time, id hash) of its events sent within ``window`` seconds, at most ``cap``."""
+    """Per audience (an owner's user id, or a channel), the (time, id hash) of the events it was sent
+    within ``window`` seconds, at most ``cap``."""
 
     def __init__(self, window: float, cap: int = 48) -> None:
         self.window = max(0.0, window)
         self.cap = max(1, cap)
         self._sent: dict[str, deque[tuple[float, bytes]]] = {}
+        self._joined: dict[str, bytearray] = {}  # the same hashes, concatenated (what a mark carries)
         self._covered_from: dict[str, float] = {}  # past the cap: the window holds only what is later
         self._notes = 0
 
@@ -32,7 +36,9 @@ class OwnerMarks:
         sent = self._sent.get(user_id)
         if sent is None:
             sent = self._sent[user_id] = deque()
+            self._joined[user_id] = bytearray()
         sent.append((now, id_hash))
+        self._joined[user_id] += id_hash
         self._prune(user_id, sent, now)
         self._notes += 1
         if self._notes % 1024 == 0:
@@ -47,9 +53,9 @@ class OwnerMarks:
     def mark_bytes(self, user_id: str, now: float) -> bytes:
         """:meth:`mark`, encoded (what a live frame's cursor needs, without the intermediate objects)."""
         start, sent = self._window(user_id, now)
-        hashes = [h for _, h in sent] if sent else []
+        joined = self._joined[user_id] if sent else b""
         return b"".join([b"\x01", _varint(int(now * 1000)), _varint(max(0, int((now - start) * 1000))),
-                         _varint(len(hashes)), *hashes])
+                         _varint(len(sent) if sent else 0), joined])
 
     def _window(self, user_id: str, now: float) -> tuple[float, deque[tuple[float, bytes]] | None]:
         sent = self._sent.get(user_id)
@@ -61,11 +67,16 @@ class OwnerMarks:
 
     def _prune(self, user_id: str, sent: deque[tuple[float, bytes]], now: float) -> None:
         horizon = now - self.window
+        gone = 0
         while sent and sent[0][0] <= horizon:
             sent.popleft()
+            gone += 1
         while len(sent) > self.cap:
             dropped, _ = sent.popleft()
             self._covered_from[user_id] = dropped
+            gone += 1
+        if gone:
+            del self._joined[user_id][: gone * ID_HASH_BYTES]
         covered = self._covered_from.get(user_id)
         if covered is not None and covered <= horizon:
             del self._covered_from[user_id]
@@ -75,4 +86,5 @@ class OwnerMarks:
         horizon = now - self.window
         for user_id in [u for u, sent in self._sent.items() if not sent or sent[-1][0] <= horizon]:
             del self._sent[user_id]
+            del self._joined[user_id]
             self._covered_from.pop(user_id, None)

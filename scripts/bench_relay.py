@@ -204,7 +204,7 @@ class Services:
     def __init__(self, kafka: str | None, aws: str | None) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-relay-"))
         self.owned: list[Any] = []
-        from devstack.services import kafka_service, moto_service
+        from devstack.services import kafka_service, mongodb_service, moto_service
         from devstack.settings import free_port
 
         if kafka is None:
@@ -217,6 +217,11 @@ class Services:
             svc.start()
             self.owned.append(svc)
             aws = f"http://127.0.0.1:{svc.port}"
+        # The relay reads the shop's event log at start (and for replays memory cannot serve).
+        svc = mongodb_service(free_port(), self.tmp, self.tmp)
+        svc.start()
+        self.owned.append(svc)
+        self.mongodb = f"mongodb://127.0.0.1:{svc.port}/?directConnection=true"
         self.kafka, self.aws = kafka, aws
         self.secret_id = f"bench/jwt-{uuid.uuid4().hex[:6]}"
         import boto3
@@ -233,7 +238,8 @@ class Services:
 
     def env(self) -> dict[str, str]:
         return {"KAFKA_BOOTSTRAP_SERVERS": self.kafka, "AWS_ENDPOINT_URL": self.aws, "AWS_REGION": "us-east-1",
-                "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "JWT_SECRET_ID": self.secret_id}
+                "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "JWT_SECRET_ID": self.secret_id,
+                "MONGODB_URI": self.mongodb, "MONGODB_DB": "bench"}
 
     def close(self) -> None:
         for svc in reversed(self.owned):

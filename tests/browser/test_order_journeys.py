@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import pytest
 from playwright.sync_api import Route, expect
+from websockets.sync.client import connect
 
-from devstack.testing import Stack
+from devstack.testing import Stack, wait_for
 from tests.browser.conftest import LIVE, Person, Shots, customer_account, make_product, paid_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
@@ -205,4 +208,47 @@ def test_declined_card_cancels_the_order(stack: Stack, people: Any, shot: Shots,
     expect(detail).to_have_attribute("data-payment", "failed")
     assert customer.toasts_with("is now cancelled (the payment was declined)") == 1
     shot(page, "order declined phone width")
+    assert customer.errors() == []
+
+
+def test_a_change_that_arrives_while_the_order_page_loads_is_not_lost(
+        stack: Stack, people: Any, shot: Shots, tag: str) -> None:
+    """The order page's first fetch reads the order, the order changes, and the change's live event
+    reaches the page before that fetch's answer: the page must end up showing the change (it fetches
+    again), not the older answer. The test holds the fetch's answer until its own socket has seen
+    the event (the same relay write reaches the page's socket)."""
+    stool = make_product(stack, f"Race Stool {tag}", stock=5, price=1999)
+    email, password, token = customer_account(stack, "race")
+    oid = paid_order(stack, token, stool["id"])["id"]
+    customer = people("customer")
+    customer.sign_in(email, password, then="/orders")
+    customer.mark()
+    page = customer.page
+
+    with connect(stack.state()["wsUrl"], open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "auth", "token": token}))
+        ws.send(json.dumps({"type": "subscribe", "channel": "orders"}))
+
+        def processing_seen() -> bool:
+            frame = json.loads(ws.recv(timeout=LIVE / 1000))
+            return frame.get("event") == "order:updated" and frame["data"].get("status") == "processing"
+
+        def answer_late(route: Route) -> None:
+            # Blocks Playwright (not the page): read the order, change it, let the event out, then answer.
+            before = route.fetch()
+            assert before.json()["status"] == "paid"
+            r = stack.http("PATCH", f"/api/orders/{oid}/status", token=stack.admin_token(),
+                           json_body={"status": "processing"})
+            assert r.status == 200, r
+            wait_for(processing_seen, timeout=LIVE / 1000, interval=0, message="the relay to push the change")
+            time.sleep(1.0)
+            route.fulfill(response=before)
+
+        page.route(f"**/api/orders/{oid}", answer_late, times=1)
+        customer.nav(f"/orders/{oid}")
+        detail = page.locator(f".detail[data-order-id='{oid}']")
+        expect(detail).to_have_attribute("data-status", "processing", timeout=LIVE)
+    assert customer.toasts_with(f"Order {oid[-8:]} is now processing") == 1
+    assert customer.not_reloaded()
+    shot(page, "order page after a late first answer")
     assert customer.errors() == []

@@ -6,8 +6,9 @@ fault mid-way, and then requires that every order answered 201 reaches ``paid`` 
 within 60 s of recovery, and that the invariant check (``dev.py check``, here with no grace at all)
 passes over the whole database: stock figures, stock held for paid orders, none for cancelled
 ones, no unrefunded charge of a cancelled order, nobody charged twice. Every customer also watches
-its ``orders`` channel over a WebSocket throughout (reconnecting with its last cursor whenever the
-socket drops): afterwards each must have had every event of its orders exactly once, with no
+its ``orders`` channel over a WebSocket throughout, and one client watches ``inventory`` and the
+admin ``admin`` (each reconnecting with its last cursor whenever the socket drops): afterwards each
+must have had every event it is owed (by the event log and CONTRACT §3) exactly once, with no
 ``gap`` frame. Each test prints one row of the README's fault table (``pytest -s`` shows it).
 """
 
@@ -234,12 +235,14 @@ def shoppers(own: OwnStack) -> Iterator[Shoppers]:
 
 
 class Watcher(threading.Thread):
-    """One customer's WebSocket on ``orders``, reconnecting with its last cursor whenever it drops."""
+    """One WebSocket on one channel (a customer's ``orders``, or ``inventory``, or ``admin`` as the admin),
+    reconnecting with its last cursor whenever it drops."""
 
-    def __init__(self, own: OwnStack, token: str) -> None:
+    def __init__(self, own: OwnStack, token: str, channel: str = "orders") -> None:
         super().__init__(daemon=True)
         self.own = own
         self.token = token
+        self.channel = channel
         self.ids: list[str] = []
         self.gaps: list[str] = []
         self.cursor: str | None = None
@@ -265,7 +268,7 @@ class Watcher(threading.Thread):
         with connect(url, open_timeout=10) as ws:
             ws.send(json.dumps({"type": "auth", "token": self.token}))
             assert json.loads(ws.recv(timeout=10))["type"] == "authenticated"
-            subscribe: dict[str, Any] = {"type": "subscribe", "channel": "orders"}
+            subscribe: dict[str, Any] = {"type": "subscribe", "channel": self.channel}
             if self.cursor:
                 subscribe["since"] = self.cursor
             ws.send(json.dumps(subscribe))
@@ -285,19 +288,36 @@ class Watcher(threading.Thread):
 
 
 ORDER_TOPICS = ("order.created", "order.updated", "order.cancelled", "order.shipped", "order.delivered")
+#: Every topic the relay pushes (CONTRACT §3): the ``admin`` channel carries all of them.
+RELAY_TOPICS = (*ORDER_TOPICS, "inventory.updated", "product.created", "product.updated")
+#: CONTRACT §3: an ``inventory.updated`` with fewer available also reaches ``admin`` as ``admin:alert``
+#: (its id is the event's id + ``:alert``, docs/RELAY.md).
+ALERT_BELOW = 10
 
 
 @dataclass
 class Sockets:
-    """The WebSocket figures of one fault: every customer's order events, delivered once each or not."""
+    """The WebSocket figures of one audience in one fault: each event it is owed delivered once, or not."""
 
-    customers: int
+    audience: str
     expected: int
     delivered: int
     duplicated: int
     missed: int
     gaps: int
     reconnects: int
+
+
+@dataclass
+class Watchers:
+    """Every customer on its ``orders``, one client on ``inventory`` and the admin on ``admin``."""
+
+    customers: list[Watcher]
+    inventory: Watcher
+    admin: Watcher
+
+    def all(self) -> list[Watcher]:
+        return [*self.customers, self.inventory, self.admin]
 
 
 def relay_stats(stack: Stack) -> dict[str, Any]:
@@ -307,46 +327,80 @@ def relay_stats(stack: Stack) -> dict[str, Any]:
         return dict(json.loads(resp.read()))
 
 
-def watch(own: OwnStack, crowd: Shoppers) -> list[Watcher]:
-    """A subscribed ``orders`` socket for every customer, before the first order."""
-    watchers = [Watcher(own, token) for token in crowd.tokens]
-    for w in watchers:
+def watch(own: OwnStack, crowd: Shoppers) -> Watchers:
+    """Subscribed sockets, before the first order: every customer's ``orders``, ``inventory`` (as a
+    customer) and ``admin`` (as the admin)."""
+    watchers = Watchers(customers=[Watcher(own, token) for token in crowd.tokens],
+                        inventory=Watcher(own, crowd.tokens[0], "inventory"),
+                        admin=Watcher(own, own.stack.admin_token(), "admin"))
+    for w in watchers.all():
         w.start()
-    for w in watchers:
-        assert w.subscribed.wait(60), "a customer could not subscribe"
+    for w in watchers.all():
+        assert w.subscribed.wait(60), f"a client could not subscribe to {w.channel}"
     return watchers
 
 
-def delivered(own: OwnStack, crowd: Shoppers, watchers: list[Watcher]) -> Sockets:
-    """Wait (at most 30 s) for every customer's order events to reach its socket, then count what each
-    got: an event logged for its orders but never received, or a ``gap`` frame, is a miss."""
-    stack = own.stack
+def owed(stack: Stack, crowd: Shoppers) -> tuple[list[set[str]], set[str], set[str]]:
+    """The event ids each audience must get, from the event log: per customer the events of its orders;
+    ``inventory`` the stock changes of those orders; ``admin`` every event of them and an alert for each
+    stock change that leaves fewer than ``ALERT_BELOW`` available."""
     db = stack.db()
-    expected: list[set[str]] = []
+    customers: list[set[str]] = []
+    orders: list[str] = []
     for token in crowd.tokens:
         me = stack.http("GET", "/api/auth/me", token=token).json["id"]
         mine = [d["_id"] for d in db["orders"].find({"buyerId": me}, {"_id": 1})]
-        expected.append({d["_id"] for d in db["events"].find({"orderId": {"$in": mine}, "type": {"$in": ORDER_TOPICS}},
-                                                              {"_id": 1})})
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not all(e <= set(w.ids) for w, e in zip(watchers, expected, strict=True)):
-        time.sleep(0.5)
-    time.sleep(1.0)  # anything still on its way twice
-    out = Sockets(customers=len(watchers), expected=sum(len(e) for e in expected), delivered=0, duplicated=0,
-                  missed=0, gaps=sum(len(w.gaps) for w in watchers), reconnects=sum(w.reconnects for w in watchers))
+        orders.extend(mine)
+        customers.append({d["_id"] for d in db["events"].find(
+            {"orderId": {"$in": mine}, "type": {"$in": ORDER_TOPICS}}, {"_id": 1})})
+    inventory: set[str] = set()
+    admin: set[str] = set()
+    for d in db["events"].find({"orderId": {"$in": orders}, "type": {"$in": RELAY_TOPICS}}, {"type": 1, "envelope": 1}):
+        admin.add(d["_id"])
+        if d["type"] == "inventory.updated":
+            inventory.add(d["_id"])
+            data = d["envelope"]["data"]
+            available = data.get("available", data["stock"] - data.get("reserved", 0))
+            if available < ALERT_BELOW:
+                admin.add(f"{d['_id']}:alert")
+    return customers, inventory, admin
+
+
+def count(audience: str, watchers: list[Watcher], expected: list[set[str]]) -> Sockets:
+    """What ``watchers`` got of what each was owed: an owed event never received, or a ``gap``, is a miss;
+    any event received more than once is a duplicate (owed or not)."""
+    out = Sockets(audience, expected=sum(len(e) for e in expected), delivered=0, duplicated=0, missed=0,
+                  gaps=sum(len(w.gaps) for w in watchers), reconnects=sum(w.reconnects for w in watchers))
     for w, e in zip(watchers, expected, strict=True):
         seen = Counter(w.ids)
-        out.delivered += len(seen)
+        out.delivered += len(e & set(seen))
         out.duplicated += sum(n - 1 for n in seen.values())
         out.missed += len(e - set(seen))
-    relay = relay_stats(stack)
-    print(f"WS-TABLE | {out.customers} customers | events expected {out.expected} | delivered {out.delivered} | "
-          f"duplicated {out.duplicated} | missed {out.missed} | gap frames {out.gaps} | reconnects {out.reconnects} | "
-          f"relay: back-filled from the log {relay.get('backfilled')}, log replays {relay.get('logReplays')}, "
-          f"duplicates dropped {relay.get('duplicates')}", flush=True)
-    for w in watchers:
-        assert w.gaps == [], w.gaps
     return out
+
+
+def delivered(own: OwnStack, crowd: Shoppers, watchers: Watchers) -> list[Sockets]:
+    """Wait (at most 30 s) for every audience's events to reach its socket, then count what each got."""
+    stack = own.stack
+    customers, inventory, admin = owed(stack, crowd)
+    pairs = [*zip(watchers.customers, customers, strict=True), (watchers.inventory, inventory),
+             (watchers.admin, admin)]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not all(e <= set(w.ids) for w, e in pairs):
+        time.sleep(0.5)
+    time.sleep(1.0)  # anything still on its way twice
+    figures = [count(f"{len(customers)} customers' orders", watchers.customers, customers),
+               count("inventory", [watchers.inventory], [inventory]), count("admin", [watchers.admin], [admin])]
+    relay = relay_stats(stack)
+    for out in figures:
+        print(f"WS-TABLE | {out.audience} | events expected {out.expected} | delivered {out.delivered} | "
+              f"duplicated {out.duplicated} | missed {out.missed} | gap frames {out.gaps} | "
+              f"reconnects {out.reconnects}", flush=True)
+    print(f"WS-RELAY | back-filled from the log {relay.get('backfilled')} | log replays {relay.get('logReplays')} | "
+          f"duplicates dropped {relay.get('duplicates')}", flush=True)
+    for w in watchers.all():
+        assert w.gaps == [], (w.channel, w.gaps)
+    return figures
 
 
 # --- settling and the figures ---------------------------------------------------------------
@@ -416,13 +470,14 @@ def run_under_load(own: OwnStack, crowd: Shoppers, fault: str, inject: Callable[
         time.sleep(AFTER)
         outcome = settle(own, fault, crowd, recovered_at)
         assert_nothing_stranded(outcome, own, crowd.order_ids())
-        sockets = delivered(own, crowd, watchers)
+        figures = delivered(own, crowd, watchers)
     finally:
-        for w in watchers:
+        for w in watchers.all():
             w.stop()
-    assert sockets.duplicated == 0, "an event reached a customer twice"
-    assert sockets.missed == 0, "an event of a customer's order never reached its socket"
-    assert sockets.delivered == sockets.expected
+    for sockets in figures:
+        assert sockets.duplicated == 0, f"an event reached a socket twice ({sockets.audience})"
+        assert sockets.missed == 0, f"an event owed never reached its socket ({sockets.audience})"
+        assert sockets.delivered == sockets.expected
     return outcome
 
 

@@ -165,3 +165,72 @@ def test_the_log_unavailable_or_too_old_is_a_gap() -> None:
     assert hub.subscribe(Conn("c"), "orders", "A", since=cursor).status is ReplayStatus.GAP
     w.now += 3600
     assert w.hub("epoch-1").subscribe(Conn("c"), "orders", "A", since=cursor).status is ReplayStatus.GAP
+
+
+def _stock(event_id: str, available: int) -> dict[str, Any]:
+    return {"id": event_id, "type": "inventory.updated",
+            "data": {"productId": "p1", "sku": "S-1", "stock": available, "reserved": 0, "available": available}}
+
+
+def test_inventory_and_admin_cursors_name_what_the_channel_was_sent() -> None:
+    """A channel without an owner marks its cursors with the channel's own recent events, so a restarted
+    relay gives an inventory or admin client exactly what it missed around the cursor's moment: events
+    logged just before the cursor but never read, none that it had (a time alone doubles or drops them)."""
+    w = World()
+    old = w.hub("epoch-1")
+    old.assign("inventory.updated", epoch_of("epoch-1"), {0: (0, True)})
+    inv, admin = Conn("inv"), Conn("admin")
+    old.subscribe(inv, "inventory", "u")
+    old.subscribe(admin, "admin", "root")
+    for i, available in enumerate((50, 5)):
+        e = _stock(f"s{i}", available)
+        old.ingest("inventory.updated", 0, i, e)
+        w.now += 0.4
+        w.log.append((w.now, "inventory.updated", e))  # logged after it was read, as the outbox does
+    late = _stock("late", 40)
+    w.log.append((w.now - 0.5, "inventory.updated", late))  # logged before the cursor, never read
+    cursors = {"inventory": old.cursor_for("inventory", "u"), "admin": old.cursor_for("admin", "root")}
+    assert inv.ids == ["s0", "s1"] and admin.ids == ["s0", "s1", "s1:alert"]
+    after = _stock("after", 1)
+    w.now += 1
+    w.log.append((w.now, "inventory.updated", after))  # published and logged while the relay was down
+
+    w.now += 30
+    new = w.hub("epoch-2")
+    new.assign("inventory.updated", epoch_of("epoch-2"), {0: (0, True)})
+    new.seed(str(e[2]["id"]) for e in w.log)
+    new.ingest("inventory.updated", 0, 0, _stock("s1", 5))  # published again by the outbox: history, not live
+    for channel, user in (("inventory", "u"), ("admin", "root")):
+        replay = new.subscribe(Conn(channel), channel, user, since=cursors[channel])
+        assert replay.status is ReplayStatus.OK
+        got = [json.loads(f)["id"] for f in replay.frames]
+        want = ["late", "after"] if channel == "inventory" else ["late", "after", "after:alert"]
+        assert got == want, channel
+        # each replayed frame's cursor names what the client now has: cut off there, it resumes after it
+        last = decode_cursor(json.loads(replay.frames[-1])["cursor"]).mark
+        assert last is not None and {id_hash(i) for i in want} <= last.ids
+
+
+def test_a_busy_channel_names_only_its_last_events_and_says_so_in_the_window() -> None:
+    w = World()
+    hub = w.hub("epoch-1")
+    hub.assign("inventory.updated", epoch_of("epoch-1"), {0: (0, True)})
+    for i in range(300):
+        hub.ingest("inventory.updated", 0, i, _stock(f"s{i}", 50))
+        w.now += 0.01
+    mark = decode_cursor(hub.cursor_for("inventory", "u")).mark
+    assert mark is not None and len(mark.ids) == 64 and id_hash("s299") in mark.ids
+    assert 500 < mark.window_ms < 700  # the last 64 of 100 per second
+
+
+def test_a_marks_encoded_bytes_name_what_its_window_holds() -> None:
+    """The encoded mark a live frame carries (kept concatenated as ids come and go) says the same as the mark."""
+    from realtime_relay.cursor import _read_mark
+
+    marks = OwnerMarks(window=10.0, cap=3)
+    for i, at in enumerate((100.0, 101.0, 105.0, 106.0, 107.0, 112.0, 116.5)):
+        marks.note("A", id_hash(f"e{i}"), at)
+        for now in (at, at + 4.0):
+            decoded, _ = _read_mark(marks.mark_bytes("A", now), 0)
+            assert decoded == marks.mark("A", now), (i, now)
+    assert marks.mark("A", 116.5).ids == {id_hash("e5"), id_hash("e6")}

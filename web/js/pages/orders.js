@@ -161,11 +161,15 @@ export function orderPage(main, params, query) {
   }
 
   const apply = (d) => {
-    if (!order || d.orderId !== order.id) return;
-    // Events carry the new status; the API has the whole order (refunds, reasons): fetch it.
-    if (d.status) order.status = d.status;
-    if (d.paymentStatus) order.paymentStatus = d.paymentStatus;
-    draw();
+    if (d.orderId !== params.id) return;
+    // Events carry the new status; the API has the whole order (refunds, reasons): fetch it. An
+    // event that arrives while the first fetch is on its way may be newer than what that fetch
+    // read: fetch again (load() supersedes the older answer), never drop it.
+    if (order) {
+      if (d.status) order.status = d.status;
+      if (d.paymentStatus) order.paymentStatus = d.paymentStatus;
+      draw();
+    }
     load();
   };
   const offs = [...ORDER_EVENTS.map((e) => bus.on(e, apply)), bus.on("live:gap", load)];
