@@ -148,18 +148,22 @@ class Hub(Generic[C]):
         self.channel_marks = OwnerMarks(log_window, cap=CHANNEL_MARK_IDS)  # inventory, admin: per channel
         self.backfilled_at = 0.0  # last time events read from the log were sent (memory replays predate it)
         self.last_read: dict[str, float] = {}  # per topic: when a record was last read from Kafka
+        self.backfill_after: float | None = None  # a back-fill due from this time (see flush_backfill)
         self.inventory: set[C] = set()
         self.admins: set[C] = set()
         self.owners: dict[str, set[C]] = {}
 
     # --- the Kafka side -------------------------------------------------------------------
 
-    def assign(self, topic: str, epoch: bytes, partitions: Mapping[int, tuple[int, bool]]) -> None:
+    def assign(self, topic: str, epoch: bytes, partitions: Mapping[int, tuple[int, bool]], *,
+               defer_backfill: bool = False) -> None:
         """Partitions about to be read: ``{partition: (first offset, nothing exists before it)}``.
 
         A topic seen with a new epoch (recreated by a broker that came back empty) starts over;
         its old records can no longer be matched to a cursor. A known partition restarted at or
-        below its last offset (a truncated log) starts over too.
+        below its last offset (a truncated log) starts over too. With ``defer_backfill`` the log
+        read that a new epoch calls for waits for :meth:`flush_backfill`, so a broker that came
+        back with every topic new costs one read of the log, not one per topic.
         """
         known = self.retention.epochs.get(topic)
         if known != epoch:
@@ -169,7 +173,10 @@ class Hub(Generic[C]):
             self.positions.reset_topic(topic, epoch, {})
             if known is not None and self.log_reader is not None:
                 # What the old broker had that this relay never read is gone from Kafka but not from the log.
-                self.backfill_since(self.last_read.get(topic, self.clock()) - self.log_window)
+                after = self.last_read.get(topic, self.clock()) - self.log_window
+                self.backfill_after = after if self.backfill_after is None else min(self.backfill_after, after)
+                if not defer_backfill:
+                    self.flush_backfill()
         for partition, (start, complete) in partitions.items():
             log = self.retention.logs.get((topic, partition))
             if log is not None and start > log.last:
@@ -253,6 +260,11 @@ class Hub(Generic[C]):
         for event_id in event_ids:
             if event_id not in self.recent:
                 self.recent.add(event_id)
+
+    def flush_backfill(self) -> int:
+        """Do the back-fill that new epochs called for (one log read for all of them); how many were sent."""
+        after, self.backfill_after = self.backfill_after, None
+        return 0 if after is None else self.backfill_since(after)
 
     def backfill_since(self, after: float) -> int:
         """Send live what the log holds since ``after`` that this relay never read; how many (-1: log unreadable)."""

@@ -64,6 +64,7 @@ class Relay:
 
     def __init__(self, settings: RelaySettings) -> None:
         self.settings = settings
+        self._backfill_scheduled = False
         shop = get_settings()
         self.event_log = EventLogReader(
             shop.mongodb_uri, shop.mongodb_db, TOPICS, timeout_ms=settings.log_timeout_ms,
@@ -104,8 +105,20 @@ class Relay:
     # --- Kafka side (called on the loop thread) ----------------------------------------------
 
     def on_assign(self, topic: str, topic_id: object, starts: dict[int, tuple[int, bool]]) -> None:
-        """Partitions about to be read (see :meth:`Hub.assign`)."""
-        self.hub.assign(topic, epoch_of(topic_id), starts)
+        """Partitions about to be read (see :meth:`Hub.assign`).
+
+        The source hands over every topic of a refresh in one drain of the loop, so a back-fill
+        scheduled with ``call_soon`` runs once after all of them: a broker that came back empty
+        (every topic new) blocks the loop for one read of the event log, not one per topic.
+        """
+        self.hub.assign(topic, epoch_of(topic_id), starts, defer_backfill=True)
+        if self.hub.backfill_after is not None and not self._backfill_scheduled:
+            self._backfill_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_backfill)
+
+    def _flush_backfill(self) -> None:
+        self._backfill_scheduled = False
+        self.hub.flush_backfill()
 
     def on_records(self, records: list[Record]) -> None:
         """A batch of records, in partition order."""

@@ -66,7 +66,8 @@ class RouteMatcher:
                 else:
                     literal += 1
                     parts.append(re.escape(segment))
-            pattern = re.compile("^/" + "/".join(parts) + "/?$")
+            # A parameter may hold any character but "/" (a decoded %0A too), so DOTALL and fullmatch.
+            pattern = re.compile("/" + "/".join(parts) + "/?", re.DOTALL)
             compiled.append((literal, route, pattern))
         compiled.sort(key=lambda item: -item[0])
         self._routes = compiled
@@ -74,7 +75,7 @@ class RouteMatcher:
     def paths_matching(self, path: str) -> list[Match]:
         out = []
         for _, route, pattern in self._routes:
-            m = pattern.match(path)
+            m = pattern.fullmatch(path)
             if m:
                 out.append(Match(route, {k: v for k, v in m.groupdict().items()}))
         return out
@@ -257,8 +258,9 @@ def _allows(policy: dict[str, Any], method_arn: str) -> bool:
 
 
 def _arn_match(pattern: str, arn: str) -> bool:
-    regex = "^" + re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".") + "$"
-    return re.match(regex, arn) is not None
+    """IAM's wildcards on a method ARN: ``*`` any run of characters, ``?`` one, newlines included."""
+    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(regex, arn, re.DOTALL) is not None
 
 
 def to_http_response(result: Any) -> web.Response | None:

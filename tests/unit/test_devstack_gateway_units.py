@@ -49,6 +49,17 @@ def test_policy_evaluation() -> None:
     assert not _allows({}, arn)
 
 
+def test_a_decoded_newline_is_an_ordinary_character() -> None:
+    """An id holding a (percent-decoded) newline reaches its route and the policy's wildcard covers it
+    (the fuzzing sent ``/api/orders/%0A`` and got 403, as if the path were unknown or not allowed)."""
+    m = routes().match("GET", "/api/orders/a\nb")
+    assert m is not None and m.route.function == "Get" and m.path_parameters == {"id": "a\nb"}
+    assert routes().match("GET", "/api/orders/o-1\n") is not None
+    assert routes().match("GET", "/api/orders\n") is None  # a newline is not the end of the path
+    allow = {"policyDocument": {"Statement": [{"Effect": "Allow", "Resource": "arn:aws:execute-api:us-east-1:0:api/*/*"}]}}
+    assert _allows(allow, "arn:aws:execute-api:us-east-1:0:api/local/GET/api/orders/\n")
+
+
 def test_response_mapping() -> None:
     """statusCode/headers/multiValueHeaders/base64 map to HTTP; a malformed result maps to None (502)."""
     r = to_http_response({"statusCode": 201, "headers": {"X-A": "1"}, "multiValueHeaders": {"X-B": ["1", "2"]},

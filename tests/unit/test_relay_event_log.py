@@ -234,3 +234,27 @@ def test_a_marks_encoded_bytes_name_what_its_window_holds() -> None:
             decoded, _ = _read_mark(marks.mark_bytes("A", now), 0)
             assert decoded == marks.mark("A", now), (i, now)
     assert marks.mark("A", 116.5).ids == {id_hash("e5"), id_hash("e6")}
+
+
+def test_a_broker_back_with_every_topic_new_costs_one_read_of_the_log() -> None:
+    """Deferred back-fills of several topics' new epochs are one log read, sent once."""
+    w = World()
+    reads: list[float] = []
+
+    def reader(after: float) -> list[LogRow] | None:
+        reads.append(after)
+        return w.reader(after)
+
+    hub: Hub[Conn] = Hub(send, log_reader=reader, log_window=10.0, clock=w.clock)
+    for topic in ("order.created", "inventory.updated"):
+        hub.assign(topic, epoch_of(f"{topic}-1"), {0: (0, True)})
+    a = Conn("a")
+    hub.subscribe(a, "orders", "A")
+    w.logged(w.order("lost"))
+    w.now += 3
+    for topic in ("order.created", "inventory.updated"):
+        hub.assign(topic, epoch_of(f"{topic}-2"), {0: (0, True)}, defer_backfill=True)
+    assert reads == [] and a.ids == []
+    assert hub.flush_backfill() == 1
+    assert len(reads) == 1 and a.ids == ["lost"]
+    assert hub.flush_backfill() == 0 and len(reads) == 1
