@@ -18,7 +18,6 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,11 +106,8 @@ class FunctionPool:
     """The execution environments of one function."""
 
     def __init__(self, spec: FunctionSpec, runtime_env: dict[str, str], *, concurrency: int | None = None,
-                 hot_reload: bool = True, log_dir: Path | None = None,
-                 on_output: Callable[[], None] | None = None) -> None:
+                 hot_reload: bool = True, log_dir: Path | None = None) -> None:
         self.spec = spec
-        #: called for every line the function writes (see LambdaRuntime.on_activity)
-        self.on_output = on_output
         self.log = JsonLog(function_log(log_dir, spec.name)) if log_dir is not None else None
         self.runtime_env = runtime_env
         self.limit = concurrency or spec.reserved_concurrency or DEFAULT_CONCURRENCY
@@ -194,8 +190,6 @@ class FunctionPool:
                 self.log.write_raw(as_json_line(text, source=self.spec.name))
             else:
                 flog.info("%s", text.rstrip())
-            if self.on_output is not None:
-                self.on_output()
 
     async def _discard(self, worker: _Worker) -> None:
         self._all.discard(worker)
@@ -262,11 +256,8 @@ class LambdaRuntime:
 
     def __init__(self, functions: dict[str, FunctionSpec], runtime_env: dict[str, str], *,
                  hot_reload: bool = True, concurrency: int | None = None, log_dir: Path | None = None) -> None:
-        #: called whenever an invocation ends or a function writes a log line: either may follow a
-        #: publish, and the Kafka pollers look for new records then (see devstack.kafka_ends)
-        self.on_activity: Callable[[], None] | None = None
         self.pools = {name: FunctionPool(spec, runtime_env, hot_reload=hot_reload, concurrency=concurrency,
-                                         log_dir=log_dir, on_output=self._activity)
+                                         log_dir=log_dir)
                       for name, spec in functions.items()}
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -278,14 +269,7 @@ class LambdaRuntime:
         pool = self.pools.get(function)
         if pool is None:
             raise FunctionCrashed(function, "ResourceNotFoundException", f"no function named {function!r}")
-        try:
-            return await pool.invoke(event, timeout=timeout, request_id=request_id)
-        finally:
-            self._activity()
-
-    def _activity(self) -> None:
-        if self.on_activity is not None:
-            self.on_activity()
+        return await pool.invoke(event, timeout=timeout, request_id=request_id)
 
     def invoke_blocking(self, function: str, event: Any, *, request_id: str | None = None) -> Invocation:
         """Invoke from another thread (the Kafka pollers, the scheduler)."""

@@ -37,7 +37,6 @@ class MappingState(Protocol):
     invocations: int
     failures: int
     records: int
-    fetches: int
     last_error: str | None
     last_error_at: float | None
 
@@ -81,7 +80,6 @@ class MappingCollector(Collector):
                                           labels=labels)
         errors = CounterMetricFamily("devstack_esm_errors", "Failed invocations (each retry counts)", labels=labels)
         records = CounterMetricFamily("devstack_esm_records", "Records handed to the function", labels=labels)
-        fetches = CounterMetricFamily("devstack_esm_fetches", "Fetch calls by the mapping's poller", labels=labels)
         last_error = InfoMetricFamily("devstack_esm_last_error", "The mapping's most recent invocation error",
                                       labels=labels)
         lag = GaugeMetricFamily("devstack_esm_offset_lag",
@@ -97,14 +95,13 @@ class MappingCollector(Collector):
             invocations.add_metric(values, poller.invocations)
             errors.add_metric(values, poller.failures)
             records.add_metric(values, poller.records)
-            fetches.add_metric(values, poller.fetches)
             if poller.last_error:
                 at = poller.last_error_at or 0.0
                 last_error.add_metric(values, {"error": poller.last_error[:300],
                                                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))})
             for part in self._lag(m):
                 lag.add_metric([*values, part.topic, str(part.partition)], part.lag)
-        yield from (info, invocations, errors, records, fetches, last_error, lag)
+        yield from (info, invocations, errors, records, last_error, lag)
 
     def close(self) -> None:
         with self._lock:
@@ -126,9 +123,6 @@ class RuntimeMetrics:
         self.record_age = Histogram("devstack_esm_record_age_seconds",
                                     "Kafka record timestamp to the start of the invocation that carries it",
                                     ["function", "mapping"], registry=self.registry, buckets=RECORD_AGE_BUCKETS)
-        self.end_offset_reads = Counter("devstack_esm_end_offset_reads",
-                                        "Reads of the mapped partitions' end offsets (they tell pollers when to fetch)",
-                                        registry=self.registry)
         self.mappings = MappingCollector(pollers, bootstrap)
         self.registry.register(self.mappings)
 

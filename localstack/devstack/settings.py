@@ -58,10 +58,8 @@ class StackSettings(BaseSettings):
     admin_password: str = Field(default="admin-password-123", validation_alias="ADMIN_PASSWORD")
     #: seconds between scheduled invocations; 0 or less → the template's own schedules
     schedule_interval: Annotated[float | None, AfterValidator(lambda v: v if v is None or v > 0 else None)] = 10.0
-    #: how long the broker may hold a poller's fetch that finds nothing (see devstack.kafka_ends)
-    kafka_fetch_wait_ms: Annotated[int, Field(ge=0)] = 10
-    #: how often the pollers look for records when no invocation ended (records produced outside the stack)
-    kafka_look_interval_ms: Annotated[int, Field(gt=0)] = 50
+    #: the pollers' Kafka fetch wait: it bounds the trigger latency (see devstack.kafka_esm)
+    kafka_fetch_wait_ms: int = 200
     #: proxies whose X-Forwarded-For the gateway believes (comma list of addresses or CIDR blocks);
     #: none by default: sourceIp is the TCP peer (see devstack.apigateway.source_ip)
     trusted_proxies: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)] = ()

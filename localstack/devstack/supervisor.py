@@ -180,10 +180,9 @@ class Stack:
                              "Set DEVSTACK_API_PORT to use another port.") from exc
         self._step(f"✓ API Gateway :{s.ports['api']} ({len(self.app.routes)} routes)")
         metrics_runner = await self.serve_metrics(metrics)
-        self.pollers, log_ends = start_pollers(self.app.kafka, runtime, bootstrap=s.kafka, aws_endpoint_url=s.aws,
-                                               region=s.region, invocation_log=invocation_log,
-                                               record_age=metrics.record_age,
-                                               end_offset_reads=metrics.end_offset_reads)
+        self.pollers = start_pollers(self.app.kafka, runtime, bootstrap=s.kafka, aws_endpoint_url=s.aws,
+                                     region=s.region, fetch_wait_ms=s.kafka_fetch_wait_ms,
+                                     invocation_log=invocation_log, record_age=metrics.record_age)
         self._step(f"✓ Kafka event-source mappings ({len(self.pollers)})")
         web_runner = await self.serve_web(runtime)
         if self.app.schedules:
@@ -206,7 +205,6 @@ class Stack:
                 task.cancel()
             for poller in self.pollers:
                 poller.stop()
-            log_ends.stop()
             if self.scheduler:
                 self.scheduler.stop()
             for poller in self.pollers:

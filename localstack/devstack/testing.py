@@ -258,7 +258,6 @@ class RuntimeHarness:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.pollers: list[Any] = []
-        self.log_ends: Any = None
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="runtime-harness", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -300,16 +299,14 @@ class RuntimeHarness:
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", self.port).start()
 
-        self.pollers, self.log_ends = start_pollers(self.app.kafka, runtime, bootstrap=self.kafka_bootstrap,
-                                                    aws_endpoint_url=self.aws_endpoint_url, region=self.region)
+        self.pollers = start_pollers(self.app.kafka, runtime, bootstrap=self.kafka_bootstrap,
+                                     aws_endpoint_url=self.aws_endpoint_url, region=self.region)
         self._ready.set()
         try:
             await self._stop.wait()
         finally:
             for poller in self.pollers:
                 poller.stop()
-            if self.log_ends is not None:
-                self.log_ends.stop()
             for poller in self.pollers:
                 await asyncio.to_thread(poller.join, 5)
             await runner.cleanup()

@@ -119,15 +119,13 @@ def test_a_restarted_mapping_resumes_from_its_committed_offset(stack: Stack, map
     wait_for(lambda: delivered_values(stack, before), message="delivery before the restart")
     for poller in mappings.pollers:
         poller.stop()
-    mappings.log_ends.stop()
     for poller in mappings.pollers:
         poller.join(10)
         assert not poller.is_alive()
     producer.send(f"{PREFIX}.records", value=during.encode(), partition=1).get(10)
     assert mappings.runtime is not None
-    mappings.pollers, mappings.log_ends = start_pollers(
-        mappings.app.kafka, mappings.runtime, bootstrap=mappings.kafka_bootstrap,
-        aws_endpoint_url=mappings.aws_endpoint_url, region=mappings.region)
+    mappings.pollers = start_pollers(mappings.app.kafka, mappings.runtime, bootstrap=mappings.kafka_bootstrap,
+                                     aws_endpoint_url=mappings.aws_endpoint_url, region=mappings.region)
     wait_for(lambda: delivered_values(stack, during), message="the record published while the pollers were down")
     # Same partition, in order: a restart from an older offset would have delivered `before` first.
     assert delivered_values(stack, before) == [before]

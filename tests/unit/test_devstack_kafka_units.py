@@ -1,16 +1,12 @@
-"""Pure pieces of the Kafka event-source mappings: the aws:kafka event, FilterCriteria, when a poller fetches."""
+"""Pure pieces of the Kafka event-source mappings: the aws:kafka event and FilterCriteria."""
 
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 from aws_lambda_powertools.utilities.data_classes import KafkaEvent
-from kafka import TopicPartition
 
 from devstack.filtering import compile_filters, record_passes
-from devstack.kafka_ends import LogEnds
 from devstack.kafka_events import Record, by_partition, kafka_event
 from shop import kafka_epochs
 
@@ -74,24 +70,3 @@ def test_a_batch_splits_per_partition_in_order() -> None:
     assert by_partition([]) == []
 
 
-
-
-def test_a_poller_wakes_when_its_partition_ends_beyond_its_position() -> None:
-    """LogEnds wakes a waiting poller only for its own partitions past its position; unknown positions never wake."""
-    ends = LogEnds(["a", "b"], bootstrap="127.0.0.1:1")
-    a0, b0 = TopicPartition("a", 0), TopicPartition("b", 0)
-    ends.update({a0: 5, b0: 9})
-    assert not ends.ends_beyond({a0: 5}, 0.01)  # read up to the end
-    assert not ends.ends_beyond({a0: None}, 0.01)  # position not known yet: the periodic fetch covers it
-    assert ends.ends_beyond({a0: 5, b0: 3}, 0.01)  # b has records beyond
-    woke: list[bool] = []
-    waiter = threading.Thread(target=lambda: woke.append(ends.ends_beyond({a0: 5}, 5.0)))
-    waiter.start()
-    ends.update({a0: 5, b0: 10})  # another topic moved: no reason to fetch
-    time.sleep(0.05)
-    assert woke == []
-    ends.update({a0: 6, b0: 10})
-    waiter.join(5.0)
-    assert woke == [True]
-    ends.update({})  # the broker away: nothing known, nobody woken
-    assert not ends.ends_beyond({a0: 0}, 0.01)

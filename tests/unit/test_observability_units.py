@@ -42,7 +42,7 @@ def test_missing_names_partitions_that_could_not_be_read_back() -> None:
 class _Poller:
     def __init__(self, mapping: KafkaMapping, alive: bool) -> None:
         self.mapping = mapping
-        self.invocations, self.failures, self.records, self.fetches = 12, 3, 40, 90
+        self.invocations, self.failures, self.records = 12, 3, 40
         self.last_error: str | None = "RuntimeError: boom"
         self.last_error_at: float | None = 1_800_000_000.0
         self._alive = alive
