@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import signal
 import socket
 import time
@@ -193,10 +194,14 @@ class Relay:
         is due (``ping_interval`` later) is closed with 1011.
         """
         interval = self.settings.ping_interval
-        tick = 0.25
+        tick = min(0.25, interval)
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             conns = list(self.sessions)
-            per_tick = max(1, int(len(conns) * tick / interval) + 1)
+            # Spread the sweep over the whole interval, however few connections there are: each is
+            # pinged once per interval and has the interval to answer.
+            per_tick = max(1, math.ceil(len(conns) * tick / interval))
             for start in range(0, len(conns), per_tick):
                 await asyncio.sleep(tick)
                 for ws in conns[start : start + per_tick]:
@@ -211,8 +216,7 @@ class Relay:
                         self._pongs[ws] = cast("asyncio.Future[float]", await ws.ping())
                     except ConnectionClosed:
                         pass
-            if not conns:
-                await asyncio.sleep(tick)
+            await asyncio.sleep(max(tick, interval - (loop.time() - started)))
 
     # --- fan-out ------------------------------------------------------------------------------
 

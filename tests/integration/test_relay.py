@@ -8,6 +8,7 @@ waiting for a later sentinel on the same partition instead of by a timer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -553,6 +554,43 @@ def test_keepalive_pings_close_unresponsive_clients(stack: Stack, producer: Kafk
         r.stop()
 
 
+def test_a_client_is_pinged_once_per_interval_and_has_the_interval_to_answer(stack: Stack, mint: Tokens) -> None:
+    """With a few connections the keepalive sweep still spreads over the whole interval: a client
+    that answers each ping 0.6 s late (well within a 2 s interval) is pinged about once per interval
+    and stays connected. (The sweep used to ping a lone connection every 0.25 s and close it with
+    1011 when its pong took longer than that: a busy browser tab or test client lost its socket.)"""
+    import aiohttp
+
+    r = RelayProcess(stack, "test-ping-spread", RELAY_PING_INTERVAL="2").start()
+
+    async def watch() -> tuple[int, int | None]:
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(r.url, autoping=False, headers={"Origin": ORIGIN})
+            await ws.send_json({"type": "auth", "token": mint.customer()[1]})
+            pings, began = 0, time.monotonic()
+            while time.monotonic() - began < 7:
+                try:
+                    msg = await asyncio.wait_for(ws.receive(), 0.5)
+                except TimeoutError:
+                    continue
+                if msg.type == aiohttp.WSMsgType.PING:
+                    pings += 1
+                    await asyncio.sleep(0.6)
+                    await ws.pong(msg.data)
+                elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                    return pings, ws.close_code
+            await ws.close()
+            return pings, None
+
+    try:
+        pings, closed = asyncio.run(watch())
+        assert closed is None, f"closed with {closed} after {pings} ping(s)"
+        assert 2 <= pings <= 5, pings
+        assert r.metrics()["keepaliveTimeouts"] == 0
+    finally:
+        r.stop()
+
+
 # --- bounds: replayed bytes and token lifetimes (the stack's own relay) -------------------------
 
 def _memory_kib(pid: int) -> tuple[int, int]:
@@ -693,3 +731,4 @@ def _try_publish(p: KafkaProducer, topic: str, data: dict[str, Any], key: str, e
         return True
     except Exception:
         return False
+
