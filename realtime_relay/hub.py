@@ -32,7 +32,7 @@ from realtime_relay.cursor import (
     id_hash,
 )
 from realtime_relay.mapping import ADMIN, INVENTORY, ORDERS, Delivery, deliveries
-from realtime_relay.marks import OwnerMarks
+from realtime_relay.marks import AudienceMarks
 from realtime_relay.retention import Message, Replay, ReplayStatus, Retention
 
 C = TypeVar("C")
@@ -144,8 +144,8 @@ class Hub(Generic[C]):
         self.log_window = log_window
         self.log_max_age = log_max_age
         self.clock = clock
-        self.marks = OwnerMarks(log_window)  # orders: per owner
-        self.channel_marks = OwnerMarks(log_window, cap=CHANNEL_MARK_IDS)  # inventory, admin: per channel
+        self.marks = AudienceMarks(log_window)  # orders: per owner
+        self.channel_marks = AudienceMarks(log_window, cap=CHANNEL_MARK_IDS)  # inventory, admin: per channel
         self.backfilled_at = 0.0  # last time events read from the log were sent (memory replays predate it)
         self.last_read: dict[str, float] = {}  # per topic: when a record was last read from Kafka
         self.backfill_after: float | None = None  # a back-fill due from this time (see flush_backfill)

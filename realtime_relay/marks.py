@@ -16,7 +16,7 @@ from collections import deque
 from realtime_relay.cursor import ID_HASH_BYTES, LogMark, _varint
 
 
-class OwnerMarks:
+class AudienceMarks:
     """Per audience (an owner's user id, or a channel), the (time, id hash) of the events it was sent
     within ``window`` seconds, at most ``cap``."""
 
@@ -31,41 +31,41 @@ class OwnerMarks:
     def __len__(self) -> int:
         return len(self._sent)
 
-    def note(self, user_id: str, id_hash: bytes, now: float) -> None:
-        """``user_id`` is sent the event with this hash at ``now``."""
-        sent = self._sent.get(user_id)
+    def note(self, audience: str, id_hash: bytes, now: float) -> None:
+        """``audience`` (an owner's user id, or a channel) is sent the event with this hash at ``now``."""
+        sent = self._sent.get(audience)
         if sent is None:
-            sent = self._sent[user_id] = deque()
-            self._joined[user_id] = bytearray()
+            sent = self._sent[audience] = deque()
+            self._joined[audience] = bytearray()
         sent.append((now, id_hash))
-        self._joined[user_id] += id_hash
-        self._prune(user_id, sent, now)
+        self._joined[audience] += id_hash
+        self._prune(audience, sent, now)
         self._notes += 1
         if self._notes % 1024 == 0:
             self.sweep(now)
 
-    def mark(self, user_id: str, now: float) -> LogMark:
-        """The log mark of a cursor made for ``user_id`` at ``now``."""
-        start, sent = self._window(user_id, now)
+    def mark(self, audience: str, now: float) -> LogMark:
+        """The log mark of a cursor made for ``audience`` at ``now``."""
+        start, sent = self._window(audience, now)
         ids = frozenset(h for _, h in sent) if sent else frozenset()
         return LogMark(int(now * 1000), max(0, int((now - start) * 1000)), ids)
 
-    def mark_bytes(self, user_id: str, now: float) -> bytes:
+    def mark_bytes(self, audience: str, now: float) -> bytes:
         """:meth:`mark`, encoded (what a live frame's cursor needs, without the intermediate objects)."""
-        start, sent = self._window(user_id, now)
-        joined = self._joined[user_id] if sent else b""
+        start, sent = self._window(audience, now)
+        joined = self._joined[audience] if sent else b""
         return b"".join([b"\x01", _varint(int(now * 1000)), _varint(max(0, int((now - start) * 1000))),
                          _varint(len(sent) if sent else 0), joined])
 
-    def _window(self, user_id: str, now: float) -> tuple[float, deque[tuple[float, bytes]] | None]:
-        sent = self._sent.get(user_id)
+    def _window(self, audience: str, now: float) -> tuple[float, deque[tuple[float, bytes]] | None]:
+        sent = self._sent.get(audience)
         start = now - self.window
         if sent is not None:
-            self._prune(user_id, sent, now)
-            start = max(start, self._covered_from.get(user_id, start))
+            self._prune(audience, sent, now)
+            start = max(start, self._covered_from.get(audience, start))
         return start, sent
 
-    def _prune(self, user_id: str, sent: deque[tuple[float, bytes]], now: float) -> None:
+    def _prune(self, audience: str, sent: deque[tuple[float, bytes]], now: float) -> None:
         horizon = now - self.window
         gone = 0
         while sent and sent[0][0] <= horizon:
@@ -73,18 +73,18 @@ class OwnerMarks:
             gone += 1
         while len(sent) > self.cap:
             dropped, _ = sent.popleft()
-            self._covered_from[user_id] = dropped
+            self._covered_from[audience] = dropped
             gone += 1
         if gone:
-            del self._joined[user_id][: gone * ID_HASH_BYTES]
-        covered = self._covered_from.get(user_id)
+            del self._joined[audience][: gone * ID_HASH_BYTES]
+        covered = self._covered_from.get(audience)
         if covered is not None and covered <= horizon:
-            del self._covered_from[user_id]
+            del self._covered_from[audience]
 
     def sweep(self, now: float) -> None:
         """Forget owners with nothing sent within the window (bounds memory to the recently active)."""
         horizon = now - self.window
-        for user_id in [u for u, sent in self._sent.items() if not sent or sent[-1][0] <= horizon]:
-            del self._sent[user_id]
-            del self._joined[user_id]
-            self._covered_from.pop(user_id, None)
+        for audience in [u for u, sent in self._sent.items() if not sent or sent[-1][0] <= horizon]:
+            del self._sent[audience]
+            del self._joined[audience]
+            self._covered_from.pop(audience, None)

@@ -10,7 +10,7 @@ from typing import Any
 
 from realtime_relay.cursor import LogMark, TopicPosition, decode, decode_cursor, encode, epoch_of, id_hash
 from realtime_relay.hub import Hub, LogRow
-from realtime_relay.marks import OwnerMarks
+from realtime_relay.marks import AudienceMarks
 from realtime_relay.retention import ReplayStatus
 
 
@@ -71,7 +71,7 @@ def test_cursor_round_trips_its_log_mark_and_old_cursors_still_decode() -> None:
 
 
 def test_owner_marks_hold_a_window_and_a_cap() -> None:
-    marks = OwnerMarks(window=10.0, cap=3)
+    marks = AudienceMarks(window=10.0, cap=3)
     for i in range(5):
         marks.note("A", id_hash(f"e{i}"), 100.0 + i)
     mark = marks.mark("A", 105.0)
@@ -227,7 +227,7 @@ def test_a_marks_encoded_bytes_name_what_its_window_holds() -> None:
     """The encoded mark a live frame carries (kept concatenated as ids come and go) says the same as the mark."""
     from realtime_relay.cursor import _read_mark
 
-    marks = OwnerMarks(window=10.0, cap=3)
+    marks = AudienceMarks(window=10.0, cap=3)
     for i, at in enumerate((100.0, 101.0, 105.0, 106.0, 107.0, 112.0, 116.5)):
         marks.note("A", id_hash(f"e{i}"), at)
         for now in (at, at + 4.0):
