@@ -384,7 +384,7 @@ async def invocation_costs(stack: Stack, function: str, runs: int) -> None:
     from devstack.template import load_app
 
     params = {"MongoDbUri": stack.mongodb_uri, "KafkaBootstrapServers": stack.kafka_bootstrap,
-              "MskClusterArn": stack.msk_cluster_arn}
+              "AwsEndpointUrl": stack.aws_endpoint_url, "MskClusterArn": stack.msk_cluster_arn}
     app = load_app(ROOT / "template.yaml", parameters=params)
     spec = app.functions[function]
     env = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ} | stack.env

@@ -8,6 +8,8 @@
   devstack check              check the shop's invariants over the database (exit 1 on a violation)
   devstack reset              wipe the data folder
   devstack invoke Fn -e ev.json              run one function once (like `sam local invoke`)
+  devstack sam-env [-o FILE]                 SAM's --env-vars for the running stack (`up --for-containers`)
+  devstack sam-image                         build the local stand-in Lambda Python 3.11 image (no registry)
   devstack generate-event kafka --topic T --value '{...}'   print a Kafka event
   devstack generate-event apigateway --method GET --path /api/products
   devstack openapi -o openapi.json          write the API's OpenAPI 3.1 document
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import shutil
 import signal
@@ -26,8 +29,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from devstack.settings import ROOT, StackSettings
+
+if TYPE_CHECKING:
+    from devstack.template import App
 
 
 def _settings(args: argparse.Namespace) -> StackSettings:
@@ -39,6 +46,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     from devstack.supervisor import run_up
 
     s = _settings(args)
+    if args.for_containers and "services_host" not in s.model_fields_set:
+        from devstack.sam_env import BRIDGE_INTERFACE, bridge_address
+
+        address = bridge_address()
+        if address is None:
+            print(f"--for-containers: this machine has no Docker bridge ({BRIDGE_INTERFACE}); start dockerd first, "
+                  "or set DEVSTACK_SERVICES_HOST to an address both this machine and its containers reach",
+                  file=sys.stderr)
+            return 2
+        s.services_host = address
     s.seed_demo = not args.no_demo
     s.prewarm = not args.no_prewarm
     s.relay = not args.no_relay
@@ -153,6 +170,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     params = dict(p.split("=", 1) for p in args.parameter or [])
     params.setdefault("MongoDbUri", env.get("MONGODB_URI", s.mongodb))
     params.setdefault("KafkaBootstrapServers", env.get("KAFKA_BOOTSTRAP_SERVERS", s.kafka))
+    params.setdefault("AwsEndpointUrl", env.get("AWS_ENDPOINT_URL", s.aws))
     if env.get("MSK_ARN"):
         params.setdefault("MskClusterArn", env["MSK_ARN"])
     app = load_app(Path(args.template).resolve(), parameters=params, region=s.region)
@@ -217,18 +235,27 @@ def _stack_env(s: StackSettings) -> dict[str, str]:
                 "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": s.region}
 
 
-def cmd_invoke(args: argparse.Namespace) -> int:
-    from devstack.lambda_runtime import InvocationError, LambdaRuntime
+def _local_functions(s: StackSettings, template: Path) -> tuple[App, dict[str, str]]:
+    """The template's functions pointed at the running stack (or the defaults), and their base environment."""
     from devstack.supervisor import PASSTHROUGH
     from devstack.template import load_app
 
-    s = _settings(args)
     env = _stack_env(s)
     params = {"MongoDbUri": env.get("MONGODB_URI", s.mongodb), "KafkaBootstrapServers":
-              env.get("KAFKA_BOOTSTRAP_SERVERS", s.kafka)}
+              env.get("KAFKA_BOOTSTRAP_SERVERS", s.kafka), "AwsEndpointUrl": env.get("AWS_ENDPOINT_URL", s.aws)}
     if env.get("MSK_ARN"):
         params["MskClusterArn"] = env["MSK_ARN"]
-    app = load_app(Path(args.template).resolve(), parameters=params, region=s.region)
+    app = load_app(template.resolve(), parameters=params, region=s.region)
+    base = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ}
+    base.update({k: v for k, v in env.items() if k != "MSK_ARN"})
+    return app, base
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    from devstack.lambda_runtime import InvocationError, LambdaRuntime
+
+    s = _settings(args)
+    app, base = _local_functions(s, Path(args.template))
     if args.function not in app.functions:
         print(f"no function {args.function!r}; functions: {', '.join(sorted(app.functions))}", file=sys.stderr)
         return 2
@@ -238,8 +265,13 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"event is not JSON: {exc}", file=sys.stderr)
         return 2
-    base = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ}
-    base.update({k: v for k, v in env.items() if k != "MSK_ARN"})
+    # The function's own log lines (its stdout and stderr) on stderr, as `sam local invoke` prints them.
+    fn_log = logging.getLogger("fn")
+    fn_log.setLevel(logging.INFO)
+    fn_log.propagate = False
+    echo = logging.StreamHandler(sys.stderr)
+    echo.setFormatter(logging.Formatter("%(message)s"))
+    fn_log.addHandler(echo)
 
     async def run() -> int:
         runtime = LambdaRuntime({args.function: app.functions[args.function]}, base, hot_reload=False)
@@ -258,6 +290,65 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _authorize(s: StackSettings, token: str, method: str, path: str) -> dict[str, Any] | None:
+    """The context API Gateway passes on for ``token``: the template's authorizer run against the stack."""
+    from devstack.apigateway import API_ID, AuthorizerGate
+    from devstack.lambda_runtime import LambdaRuntime
+    from devstack.template import ACCOUNT_ID
+
+    app, base = _local_functions(s, ROOT / "template.yaml")
+    auth = next(iter(app.authorizers.values()))
+    arn = f"arn:aws:execute-api:{s.region}:{ACCOUNT_ID}:{API_ID}/{app.stage}/{method}{path}"
+
+    async def run() -> dict[str, Any] | None:
+        runtime = LambdaRuntime({auth.function: app.functions[auth.function]}, base, hot_reload=False)
+        try:
+            status, context = await AuthorizerGate(runtime).check(auth, f"Bearer {token}", arn)
+        finally:
+            await runtime.close()
+        return context if status == 0 else None
+
+    return asyncio.run(run())
+
+
+def cmd_sam_env(args: argparse.Namespace) -> int:
+    """SAM CLI's --env-vars file: every function of the template pointed at the running stack."""
+    from devstack.sam_env import env_vars, loopback_only
+    from devstack.supervisor import running_pid
+    from devstack.template import load_app
+
+    s = _settings(args)
+    if running_pid(s.state_file) is None:
+        print("no stack is running: start one with `python3 dev.py up --for-containers`", file=sys.stderr)
+        return 1
+    env = _stack_env(s)
+    app = load_app(Path(args.template).resolve(), parameters={}, region=s.region)
+    overrides = {k.removeprefix("DEVSTACK_ENV_"): v for k, v in os.environ.items() if k.startswith("DEVSTACK_ENV_")}
+    text = json.dumps(env_vars(app, env, overrides), indent=2) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}: {len(app.functions)} functions, database {env.get('MONGODB_URI')}, "
+              f"broker {env.get('KAFKA_BOOTSTRAP_SERVERS')}, AWS APIs {env.get('AWS_ENDPOINT_URL')}", file=sys.stderr)
+    if loopback_only(env):
+        print("warning: the stack listens on 127.0.0.1, which is the container itself in `sam local invoke`; "
+              "restart it with `python3 dev.py up --for-containers`", file=sys.stderr)
+    return 0
+
+
+def cmd_sam_image(args: argparse.Namespace) -> int:
+    """Build the local stand-in for the Lambda Python 3.11 image (only where it cannot be pulled)."""
+    from devstack.sam_image import ImageError, build
+
+    try:
+        build(force=args.force)
+    except ImageError as exc:
+        print(f"✗ {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_generate_event(args: argparse.Namespace) -> int:
     if args.source == "kafka":
         from devstack.kafka_events import Record, kafka_event
@@ -273,10 +364,18 @@ def cmd_generate_event(args: argparse.Namespace) -> int:
         def pairs(items: list[str] | None) -> list[tuple[str, str]]:
             return [(i.split("=", 1)[0], i.split("=", 1)[-1]) for i in items or []]
 
+        headers = pairs(args.header)
+        authorizer = None
+        if args.token:
+            authorizer = _authorize(_settings(args), args.token, args.method.upper(), args.path)
+            if authorizer is None:
+                print("the authorizer refused the token (API Gateway would answer 401 or 403)", file=sys.stderr)
+                return 1
+            headers.append(("Authorization", f"Bearer {args.token}"))
         event = build_proxy_event(method=args.method.upper(), path=args.path, resource=args.resource or args.path,
-                                  stage="local", headers=pairs(args.header), query=pairs(args.query),
+                                  stage="local", headers=headers, query=pairs(args.query),
                                   path_parameters=dict(pairs(args.path_param)),
-                                  body=(args.body or "").encode(), source_ip="127.0.0.1", authorizer=None)
+                                  body=(args.body or "").encode(), source_ip="127.0.0.1", authorizer=authorizer)
     print(json.dumps(event, indent=2))
     return 0
 
@@ -344,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--no-prewarm", action="store_true", help="start function workers on first use only")
     up.add_argument("--no-relay", action="store_true", help="do not start the realtime relay")
     up.add_argument("-v", "--verbose", action="store_true", help="show every log line on the console")
+    up.add_argument("--for-containers", action="store_true",
+                    help="the database, broker and AWS emulator listen on (and advertise) the Docker bridge's "
+                         "address instead of 127.0.0.1, so `sam local invoke` containers reach them too")
     up.set_defaults(fn=cmd_up)
     for name, fn in (("stop", cmd_stop), ("reset", cmd_reset)):
         p = sub.add_parser(name)
@@ -393,6 +495,16 @@ def main(argv: list[str] | None = None) -> int:
     inv.add_argument("-t", "--template", default=str(ROOT / "template.yaml"))
     inv.set_defaults(fn=cmd_invoke)
 
+    se = sub.add_parser("sam-env", help="write SAM CLI's --env-vars JSON for the running stack")
+    common(se)
+    se.add_argument("-o", "--output", default="-", help="file to write, or - for stdout (the default)")
+    se.add_argument("-t", "--template", default=str(ROOT / "template.yaml"))
+    se.set_defaults(fn=cmd_sam_env)
+
+    si = sub.add_parser("sam-image", help="build the local stand-in for the Lambda Python 3.11 image")
+    si.add_argument("--force", action="store_true", help="rebuild even when the image is up to date")
+    si.set_defaults(fn=cmd_sam_image)
+
     gen = sub.add_parser("generate-event", help="print a sample event")
     gen_sub = gen.add_subparsers(dest="source", required=True)
     k = gen_sub.add_parser("kafka")
@@ -412,6 +524,9 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--header", action="append")
     a.add_argument("--query", action="append")
     a.add_argument("--path-param", action="append")
+    a.add_argument("--token", help="a bearer token: the running stack's authorizer checks it and its context "
+                                   "goes into the event, as API Gateway passes it on")
+    common(a)
     gen.set_defaults(fn=cmd_generate_event)
 
     oa = sub.add_parser("openapi", help="write the OpenAPI 3.1 document of the HTTP API")

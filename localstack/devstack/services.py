@@ -37,13 +37,15 @@ class Service:
     kind: str = ""
     #: the service's own pid file; a stale one (dead or zombie process) is removed before a start
     pid_file: Path | None = None
+    #: the address it listens on
+    host: str = "127.0.0.1"
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
 
     def start(self, *, timeout: float = 60.0) -> None:
         if self.pid_file is not None:
             clear_stale_pid_file(self.pid_file, Path(self.argv[0]).name)
-        if port_in_use(self.port):
+        if port_in_use(self.port, self.host):
             raise ServiceError(
                 f"{self.name}: port {self.port} is already taken (another stack running?). {self.hint}".strip())
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +68,7 @@ class Service:
                 raise ServiceError(f"{self.name} exited with code {self.proc.returncode} during startup; "
                                    f"last log lines:\n{self.tail()}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                with socket.create_connection((self.host, self.port), timeout=0.5):
                     return
             except OSError:
                 time.sleep(0.05)
@@ -122,8 +124,8 @@ def tansu_binary() -> str:
         raise ServiceError(f"Kafka: no Tansu broker binary: {exc}") from exc
 
 
-def kafka_service(port: int, log_dir: Path) -> Service:
-    url = f"tcp://127.0.0.1:{port}"
+def kafka_service(port: int, log_dir: Path, host: str = "127.0.0.1") -> Service:
+    url = f"tcp://{host}:{port}"
     return Service(
         name="Kafka (Tansu)",
         argv=[tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
@@ -131,33 +133,36 @@ def kafka_service(port: int, log_dir: Path) -> Service:
         port=port,
         log_path=log_dir / "kafka.log",
         kind="kafka",
+        host=host,
         hint="Set KAFKA_BOOTSTRAP_SERVERS to use a running broker, or DEVSTACK_KAFKA_PORT for another port.",
     )
 
 
-def mongodb_service(port: int, data_dir: Path, log_dir: Path) -> Service:
+def mongodb_service(port: int, data_dir: Path, log_dir: Path, host: str = "127.0.0.1") -> Service:
     db_dir = data_dir / "mongodb"
     db_dir.mkdir(parents=True, exist_ok=True)
     run_dir = data_dir / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
     return Service(
         name="MongoDB (nx-27017)",
-        argv=[_bin("nx-27017"), "--data-dir", str(db_dir), "--host", "127.0.0.1", "-p", str(port),
+        argv=[_bin("nx-27017"), "--data-dir", str(db_dir), "--host", host, "-p", str(port),
               "--log-file", str(log_dir / "mongodb.log"), "--pid-file", str(run_dir / "mongodb.pid")],
         port=port,
         log_path=log_dir / "mongodb.out",
         kind="mongodb",
+        host=host,
         pid_file=run_dir / "mongodb.pid",
         hint="Set MONGODB_URI to use a running database, or DEVSTACK_MONGODB_PORT for another port.",
     )
 
 
-def moto_service(port: int, log_dir: Path) -> Service:
+def moto_service(port: int, log_dir: Path, host: str = "127.0.0.1") -> Service:
     return Service(
         name="AWS APIs (moto)",
-        argv=[_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        argv=[_bin("moto_server"), "-H", host, "-p", str(port)],
         port=port,
         log_path=log_dir / "aws.log",
         kind="aws",
+        host=host,
         hint="Set AWS_ENDPOINT_URL to use LocalStack or AWS, or DEVSTACK_AWS_PORT for another port.",
     )

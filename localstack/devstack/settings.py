@@ -50,6 +50,10 @@ class StackSettings(BaseSettings):
     kafka_port: int = DEFAULT_PORTS["kafka"]
     mongodb_port: int = DEFAULT_PORTS["mongodb"]
     aws_port: int = DEFAULT_PORTS["aws"]
+    #: the address the embedded database, broker and AWS emulator listen on and advertise; the
+    #: default keeps them on loopback, ``dev.py up --for-containers`` sets the Docker bridge's
+    #: gateway so that a ``sam local invoke`` container reaches them too (see devstack.sam)
+    services_host: str = "127.0.0.1"
     kafka_bootstrap: str | None = Field(default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     mongodb_uri: str | None = Field(default=None, validation_alias="MONGODB_URI")
     aws_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
@@ -85,15 +89,15 @@ class StackSettings(BaseSettings):
 
     @property
     def kafka(self) -> str:
-        return self.kafka_bootstrap or f"127.0.0.1:{self.ports['kafka']}"
+        return self.kafka_bootstrap or f"{self.services_host}:{self.ports['kafka']}"
 
     @property
     def mongodb(self) -> str:
-        return self.mongodb_uri or f"mongodb://127.0.0.1:{self.ports['mongodb']}/?directConnection=true"
+        return self.mongodb_uri or f"mongodb://{self.services_host}:{self.ports['mongodb']}/?directConnection=true"
 
     @property
     def aws(self) -> str:
-        return self.aws_endpoint_url or f"http://127.0.0.1:{self.ports['aws']}"
+        return self.aws_endpoint_url or f"http://{self.services_host}:{self.ports['aws']}"
 
     @property
     def web_url(self) -> str:

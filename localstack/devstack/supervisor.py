@@ -93,11 +93,11 @@ class Stack:
         s.log_dir.mkdir(parents=True, exist_ok=True)
         wanted: list[Service] = []
         if not s.aws_endpoint_url:
-            wanted.append(moto_service(s.ports["aws"], s.log_dir))
+            wanted.append(moto_service(s.ports["aws"], s.log_dir, s.services_host))
         if not s.mongodb_uri:
-            wanted.append(mongodb_service(s.ports["mongodb"], s.data_dir, s.log_dir))
+            wanted.append(mongodb_service(s.ports["mongodb"], s.data_dir, s.log_dir, s.services_host))
         if not s.kafka_bootstrap:
-            wanted.append(kafka_service(s.ports["kafka"], s.log_dir))
+            wanted.append(kafka_service(s.ports["kafka"], s.log_dir, s.services_host))
         for service in wanted:
             self.services[service.name] = service
             service.start()
@@ -127,7 +127,7 @@ class Stack:
         return env
 
     def parameters(self) -> dict[str, str]:
-        params = {"MongoDbUri": self.s.mongodb, "KafkaBootstrapServers": self.s.kafka}
+        params = {"MongoDbUri": self.s.mongodb, "KafkaBootstrapServers": self.s.kafka, "AwsEndpointUrl": self.s.aws}
         if self.msk_arn:
             params["MskClusterArn"] = self.msk_arn
         return params

@@ -201,8 +201,12 @@ class Stack:
                 self.proc.wait(10)
 
 
-def start_stack(*, timeout: float = 180.0, extra_env: dict[str, str] | None = None) -> Stack:
-    """Start ``devstack up`` on free ports in a fresh temporary data folder and wait until it is ready."""
+def start_stack(*, timeout: float = 180.0, extra_env: dict[str, str] | None = None,
+                options: tuple[str, ...] = ()) -> Stack:
+    """Start ``devstack up`` on free ports in a fresh temporary data folder and wait until it is ready.
+
+    ``options`` are more of ``up``'s options (``--for-containers``, ``--no-prewarm``, ...).
+    """
     existing = os.environ.get("SHOP_TEST_STACK")
     if existing:
         return Stack(Path(existing))
@@ -213,8 +217,8 @@ def start_stack(*, timeout: float = 180.0, extra_env: dict[str, str] | None = No
     env.update(TEST_ENV)
     env.update(extra_env or {})
     log = (data_dir / "supervisor.out").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "devstack", "up", "--free-ports", "--data-dir", str(data_dir)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    argv = [sys.executable, "-m", "devstack", "up", "--free-ports", "--data-dir", str(data_dir), *options]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     log.close()
     state_file = data_dir / "run" / "stack.json"
     deadline = time.monotonic() + timeout

@@ -82,4 +82,8 @@ def test_generate_kafka_event_and_invoke_the_consumer(stack: Stack) -> None:
         out = run_cli(stack, "invoke", "AuditFunction", "-e", "-", stdin=gen.stdout)
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout) == {"handled": 1}
+        # The function's own log lines on stderr, as `sam local invoke` prints them.
+        logged = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
+        assert any(line["message"] == "event consumed" and line["function_name"] == "AuditFunction"
+                   for line in logged), out.stderr
     assert stack.db()["audit"].count_documents({"_id": event_id}) == 1
