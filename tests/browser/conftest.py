@@ -189,12 +189,17 @@ def axe_core_version() -> str:
 
 
 def axe_failures(page: Any, where: str) -> list[str]:
-    """Run axe-core (from axe-playwright-python) on the page as it is now; its serious and critical
-    violations, each with the elements it names. Lesser ones are printed, not returned."""
+    """Run axe-core (from axe-playwright-python) on the page as it is now, its experimental rules
+    too (``label-content-name-mismatch``, WCAG 2.5.3 label in name, is one and off by default);
+    its serious and critical violations, each with the elements it names. Lesser ones are printed."""
     from axe_playwright_python.sync_playwright import Axe
 
+    axe = Axe()
+    page.evaluate(axe.axe_script)
+    experimental = page.evaluate("() => axe.getRules(['experimental']).map((r) => r.ruleId)")
+    options = {"resultTypes": ["violations"], "rules": {rule: {"enabled": True} for rule in experimental}}
     found = []
-    for v in Axe().run(page).response["violations"]:
+    for v in axe.run(page, options=options).response["violations"]:
         line = (f"{where}: {v['id']} ({v['impact']}) {v['help']}: "
                 + "; ".join(" ".join(map(str, n["target"])) for n in v["nodes"][:5]))
         if v["impact"] in FAILING_IMPACTS:

@@ -378,7 +378,7 @@ def test_anonymous_sockets_are_capped_per_source_address(stack: Stack, producer:
                                                          mint: Tokens) -> None:
     """Over RELAY_ANONYMOUS_PER_ADDRESS from one address: closed with 4408; other addresses and
     sockets that authenticate at the handshake still connect; a slot frees when one authenticates."""
-    r = RelayProcess(stack, "test-anon-cap", RELAY_ANONYMOUS_PER_ADDRESS="3").start()
+    r = RelayProcess(stack, "test-anon-cap", RELAY_ANONYMOUS_PER_ADDRESS="3", RELAY_TRUSTED_PROXIES="127.0.0.2").start()
     try:
         crowd = [Client(r.url) for _ in range(3)]
         for c in crowd:
@@ -403,6 +403,13 @@ def test_anonymous_sockets_are_capped_per_source_address(stack: Stack, producer:
         crowd[1].close()
         wait_for(lambda: r.metrics()["anonymousConnections"] == 3, timeout=10, message="the close to be counted")
         Client(r.url).subscribe("inventory")
+        # Behind a trusted proxy (127.0.0.2 here) the client it names in X-Forwarded-For counts;
+        # an untrusted peer's header counts for nothing (127.0.0.1 is at its cap).
+        proxied = {"source_address": ("127.0.0.2", 0), "additional_headers": {"X-Forwarded-For": "203.0.113.5"}}
+        for _ in range(3):
+            Client(r.url, **proxied).subscribe("inventory")
+        assert Client(r.url, **proxied).closed_code() == 4408
+        assert Client(r.url, additional_headers={"X-Forwarded-For": "203.0.113.6"}).closed_code() == 4408
     finally:
         r.stop()
 
