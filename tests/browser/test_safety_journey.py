@@ -54,7 +54,7 @@ def test_hostile_names_render_as_text_and_no_page_logs_an_error(
     expect(page.locator("h1")).to_have_text(XSS)
     assert page.locator("main img").count() == 0
     shot(page, "xss product detail")
-    page.get_by_role("button", name=f"Add {XSS} to cart").click()
+    page.get_by_role("button", name=f"Add to cart: {XSS}").click()
     visit(customer, shot, "/cart", "cart", "table")
     expect(page.locator("tbody tr").first).to_contain_text(XSS)
     visit(customer, shot, "/checkout", "checkout", "form")

@@ -72,7 +72,7 @@ export function productPage(main, params) {
         document.title = `${p.name} · Shop`;
         price.textContent = money(p.priceCents, p.currency);
         description.textContent = p.description || "";
-        add.button.setAttribute("aria-label", `Add ${p.name} to cart`);
+        add.sync();
       }),
       cart.cart.subscribe(showInCart),
       bus.on("live:gap", load),

@@ -24,17 +24,19 @@ function matches(p, q) {
   return true;
 }
 
+/** The button's name starts with what it shows (WCAG 2.5.3, label in name), then says which product. */
 export function addToCartButton(product, getQuantity = () => 1) {
-  const button = h("button", { type: "button", "aria-label": `Add ${product.name} to cart` }, "Add to cart");
+  const button = h("button", { type: "button" });
   const sync = () => {
     const available = product.available ?? product.stock ?? 0;
     button.disabled = available <= 0 || cart.quantityOf(product.id) >= available;
     button.textContent = available <= 0 ? "Out of stock" : cart.quantityOf(product.id) >= available ? "All in cart" : "Add to cart";
+    button.setAttribute("aria-label", `${button.textContent}: ${product.name}`);
   };
   button.addEventListener("click", () => {
     const before = cart.quantityOf(product.id);
     const after = cart.add(product, getQuantity());
-    if (after > before) toast(`${product.name}: ${after} in your cart`, "success");
+    if (after > before) toast(`${product.name} (${product.sku}): ${after} in your cart`, "success");
     sync();
   });
   sync();
@@ -127,7 +129,7 @@ export function storefrontPage(main, _params, query) {
       if (!c) return;
       Object.assign(c.p, d);
       c.name.textContent = c.p.name;
-      c.add.button.setAttribute("aria-label", `Add ${c.p.name} to cart`);
+      c.add.sync();
       c.price.textContent = money(c.p.priceCents, c.p.currency);
       if (c.p.active === false) {
         c.el.remove();
