@@ -7,7 +7,13 @@ const PLACEHOLDER = "img/placeholder.svg";
 
 /** An <img> of `p` at `size`; keep it and call setProductImage when the product changes. */
 export function productImage(p, size) {
-  const img = h("img", { class: `product-image ${size}`, decoding: "async" });
+  const img = h("img", { class: "product-image", "data-size": size, decoding: "async" });
+  // A picture that cannot be loaded (e.g. a local stack's S3 restarted empty) shows the placeholder.
+  img.addEventListener("error", () => {
+    if (img.getAttribute("src") === PLACEHOLDER) return;
+    img.setAttribute("src", PLACEHOLDER);
+    img.dataset.placeholder = "missing";
+  });
   setProductImage(img, p, size);
   return img;
 }

@@ -72,10 +72,10 @@ export function productPage(main, params) {
         if (d.productId !== p.id) return;
         Object.assign(p, d);
         heading.textContent = p.name;
+        setProductImage(image, p, "detail");
         document.title = `${p.name} · Shop`;
         price.textContent = money(p.priceCents, p.currency);
         description.textContent = p.description || "";
-        setProductImage(image, p, "detail");
         add.button.setAttribute("aria-label", `Add ${p.name} to cart`);
       }),
       cart.cart.subscribe(showInCart),
