@@ -6,6 +6,7 @@ import { get } from "../api.js";
 import * as cart from "../cart.js";
 import { field, h, notice, setFieldError } from "../dom.js";
 import { money, moneyInput, parseMoney } from "../format.js";
+import { productImage, setProductImage } from "../images.js";
 import { href, navigate } from "../router.js";
 import { bus } from "../store.js";
 import { toast } from "../toast.js";
@@ -48,13 +49,15 @@ function productCard(p, { fresh = false } = {}) {
   const name = h("a", { href: href(`/product/${p.id}`) }, p.name);
   const price = h("span", { class: "price" }, money(p.priceCents, p.currency));
   const add = addToCartButton(p);
+  const image = productImage(p, "thumbnail");
   const li = h("li", { class: `card${fresh ? " new" : ""}`, "data-product-id": p.id },
+    image,
     h("h2", {}, name),
     h("span", {}, h("span", { class: "tag" }, p.category), fresh ? [" ", h("span", { class: "tag" }, "New")] : null),
     price,
     badge,
     h("div", { class: "actions" }, add.button));
-  return { el: li, p, badge, name, price, add };
+  return { el: li, p, badge, name, price, add, image };
 }
 
 export function storefrontPage(main, _params, query) {
@@ -131,6 +134,7 @@ export function storefrontPage(main, _params, query) {
       c.name.textContent = c.p.name;
       c.add.sync();
       c.price.textContent = money(c.p.priceCents, c.p.currency);
+      setProductImage(c.image, c.p, "thumbnail");
       if (c.p.active === false) {
         c.el.remove();
         cards.delete(d.productId);
