@@ -20,6 +20,8 @@ ORDERS = "orders"
 INVENTORY = "inventory"
 ADMIN = "admin"
 CHANNELS: tuple[str, ...] = (ORDERS, INVENTORY, ADMIN)
+#: Channels a socket may subscribe to without a token (CONTRACT §3): stock and catalog changes.
+PUBLIC_CHANNELS: frozenset[str] = frozenset({INVENTORY})
 
 #: The topics the relay reads, in a fixed order: a topic's index is part of the cursor encoding,
 #: so new topics go at the end.

@@ -19,6 +19,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: ``stats`` key → (metric name, help, kind); counters get ``_total`` from the library.
 _SCALARS: dict[str, tuple[str, str, str]] = {
     "connections": ("relay_connections", "Open WebSocket connections", "gauge"),
+    "anonymousConnections": ("relay_anonymous_connections", "Connections that have not authenticated", "gauge"),
+    "anonymousRefused": ("relay_anonymous_refused", "Anonymous connections closed over their address's cap (4408)",
+                         "counter"),
     "inventorySubscribers": ("relay_inventory_subscribers", "Connections subscribed to inventory", "gauge"),
     "adminSubscribers": ("relay_admin_subscribers", "Admin connections subscribed to every order", "gauge"),
     "records": ("relay_records", "Kafka records read", "counter"),

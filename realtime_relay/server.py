@@ -24,6 +24,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from realtime_relay import prometheus
+from realtime_relay.anonymous import AnonymousCap
 from realtime_relay.cursor import epoch_of
 from realtime_relay.event_log import EventLogReader
 from realtime_relay.hub import Hub, Record, per_connection
@@ -31,10 +32,20 @@ from realtime_relay.kafka_source import KafkaSource
 from realtime_relay.mapping import TOPICS
 from realtime_relay.monitor import LoopMonitor, freeze_startup_heap
 from realtime_relay.retention import ReplayStatus
-from realtime_relay.session import CLOSE_SLOW, CLOSE_UNAUTHENTICATED, Close, Reply, Session, Subscribe, Unsubscribe
+from realtime_relay.session import (
+    CLOSE_SLOW,
+    CLOSE_TOO_MANY_ANONYMOUS,
+    CLOSE_UNAUTHENTICATED,
+    Close,
+    Reply,
+    Session,
+    Subscribe,
+    Unsubscribe,
+)
 from realtime_relay.settings import RelaySettings
 from shop.auth import tokens
 from shop.config import get_settings
+from shop.forwarded import source_ip, trusted_networks
 
 log = logging.getLogger("realtime_relay")
 
@@ -85,6 +96,11 @@ class Relay:
         self.source: KafkaSource | None = None
         self.prometheus = prometheus.registry(self.metrics, self.lag)
         self.sessions: dict[ServerConnection, Session] = {}
+        self.anonymous = AnonymousCap(settings.anonymous_per_address)
+        self._anonymous_from: dict[ServerConnection, str] = {}  # anonymous socket → its counted address
+        self._identity_deadline: dict[ServerConnection, asyncio.TimerHandle] = {}
+        self.trusted_proxies = trusted_networks(settings.trusted_proxies)
+        self.anonymous_refused = 0
         self.secret_loaded = False
         self.kafka_connected = False
         self.caught_up = False
@@ -255,6 +271,10 @@ class Relay:
         asyncio.get_running_loop().create_task(conn.close(CLOSE_SLOW, "client too slow"))
 
     def _forget(self, conn: ServerConnection) -> None:
+        self._no_longer_anonymous(conn)
+        deadline = self._identity_deadline.pop(conn, None)
+        if deadline is not None:
+            deadline.cancel()
         pending = self._pongs.pop(conn, None)
         if pending is not None:
             pending.cancel()
@@ -276,6 +296,39 @@ class Relay:
             armed[1].cancel()
         delay = max(0.0, claims.expires_at - time.time())
         self._expiry[conn] = (claims.expires_at, asyncio.get_running_loop().call_later(delay, self._expire, conn))
+
+    def _no_longer_anonymous(self, conn: ServerConnection) -> None:
+        address = self._anonymous_from.pop(conn, None)
+        if address is not None:
+            self.anonymous.release(address)
+
+    def _track_identity(self, conn: ServerConnection, session: Session) -> None:
+        """After each frame: an authenticated socket leaves its address's anonymous count; one that
+        needs an identity (anonymous, on no public channel) is closed with 4401 ``auth_timeout``
+        after it came to need one, unless it authenticates or subscribes first."""
+        if not session.anonymous:
+            self._no_longer_anonymous(conn)
+        armed = self._identity_deadline.get(conn)
+        if session.needs_identity and conn in self.sessions:
+            if armed is None:
+                self._identity_deadline[conn] = asyncio.get_running_loop().call_later(
+                    self.settings.auth_timeout, self._identity_timeout, conn)
+        elif armed is not None:
+            armed.cancel()
+            del self._identity_deadline[conn]
+
+    def _identity_timeout(self, conn: ServerConnection) -> None:
+        self._identity_deadline.pop(conn, None)
+        if conn not in self.sessions:
+            return
+        self.auth_failures += 1
+        asyncio.get_running_loop().create_task(conn.close(CLOSE_UNAUTHENTICATED, "authentication timeout"))
+
+    def client_address(self, ws: ServerConnection) -> str:
+        """The source address the anonymous cap counts: the TCP peer, or the client a trusted proxy names."""
+        peer = ws.remote_address[0] if ws.remote_address else ""
+        forwarded = ws.request.headers.get("X-Forwarded-For") if ws.request is not None else None
+        return source_ip(str(peer), forwarded, self.trusted_proxies)
 
     def _expire(self, conn: ServerConnection) -> None:
         """The token ran out with no fresh ``auth``: no more events, close with 4401."""
@@ -324,6 +377,8 @@ class Relay:
         return {
             "instance": self.settings.instance_id,
             "connections": len(self.sessions),
+            "anonymousConnections": len(self._anonymous_from),
+            "anonymousRefused": self.anonymous_refused,
             "inventorySubscribers": len(self.hub.inventory),
             "adminSubscribers": len(self.hub.admins),
             "records": s.records, "duplicates": s.duplicates, "malformed": s.malformed,
@@ -338,7 +393,8 @@ class Relay:
     # --- one connection -----------------------------------------------------------------------
 
     async def handler(self, ws: ServerConnection) -> None:
-        """Authenticate within the time limit, then serve subscribe/unsubscribe/ping until closed."""
+        """Authenticate (``?token=``) or count the socket as anonymous, then serve auth, subscribe,
+        unsubscribe and ping until closed."""
         session = Session(tokens.verify)
         self.sessions[ws] = session
         if self.settings.socket_sndbuf > 0:  # a fixed kernel send buffer bounds a slow client tighter
@@ -351,15 +407,13 @@ class Relay:
                 if not await self._apply(ws, session, session.authenticate(token)):
                     return
             else:
-                try:
-                    async with asyncio.timeout(self.settings.auth_timeout):
-                        first = await ws.recv()
-                except TimeoutError:
-                    self.auth_failures += 1
-                    await ws.close(CLOSE_UNAUTHENTICATED, "authentication timeout")
+                address = self.client_address(ws)
+                if not self.anonymous.admit(address):
+                    self.anonymous_refused += 1
+                    await ws.close(CLOSE_TOO_MANY_ANONYMOUS, "too many anonymous sockets from this address")
                     return
-                if not await self._apply(ws, session, session.receive(first)):
-                    return
+                self._anonymous_from[ws] = address
+                self._track_identity(ws, session)
             async for message in ws:
                 if not await self._apply(ws, session, session.receive(message)):
                     return
@@ -383,6 +437,7 @@ class Relay:
             elif isinstance(action, Unsubscribe):
                 self.hub.unsubscribe(ws, action.channel, session.user_id)
         self._arm_expiry(ws, session)
+        self._track_identity(ws, session)
         if ws not in self.sessions and ws.state is State.OPEN:  # evicted or expired meanwhile: let its
             await ws.wait_closed()  # close (4429/4401) go out; returning now would close with 1000 first
         return ws.state is State.OPEN

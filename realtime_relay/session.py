@@ -1,7 +1,11 @@
-"""The protocol state machine of one connection: authenticate, then (un)subscribe. No I/O.
+"""The protocol state machine of one connection: (un)subscribe, anonymously to public channels or
+after authenticating to any. No I/O.
 
 :meth:`Session.receive` turns one client frame into actions the I/O layer carries out; the
-token is never echoed or logged. Role comes only from the verified token.
+token is never echoed or logged. Role comes only from the verified token. A socket that has not
+authenticated is anonymous: it may subscribe to the public channels (``inventory``) and send
+``auth`` at any time to become its user's socket; until it has done one or the other it
+:attr:`~Session.needs_identity` (the server closes it with 4401 after ``RELAY_AUTH_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from realtime_relay.mapping import ADMIN, CHANNELS
+from realtime_relay.mapping import ADMIN, CHANNELS, PUBLIC_CHANNELS
 from shop.auth.caller import ROLE_ADMIN
 from shop.auth.tokens import Claims
 from shop.errors import Unauthorized
 
 CLOSE_UNAUTHENTICATED = 4401
+#: An anonymous socket over its source address's cap (``RELAY_ANONYMOUS_PER_ADDRESS``).
+CLOSE_TOO_MANY_ANONYMOUS = 4408
 CLOSE_SLOW = 4429
 CLOSE_GOING_AWAY = 1001
 
@@ -60,7 +66,7 @@ def error(code: str, message: str, **extra: Any) -> Reply:
 
 
 class Session:
-    """One connection's state: who it is (once authenticated) and its channels."""
+    """One connection's state: who it is (once authenticated; anonymous before) and its channels."""
 
     __slots__ = ("channels", "claims", "verify")
 
@@ -73,6 +79,16 @@ class Session:
     def user_id(self) -> str:
         """The authenticated user id (empty before authentication)."""
         return self.claims.user_id if self.claims else ""
+
+    @property
+    def anonymous(self) -> bool:
+        """Not authenticated (yet)."""
+        return self.claims is None
+
+    @property
+    def needs_identity(self) -> bool:
+        """Anonymous and on no public channel: such a socket has no reason to stay open."""
+        return self.claims is None and not self.channels & PUBLIC_CHANNELS
 
     def authenticate(self, token: object) -> list[Action]:
         """Check a token (first message or ``?token=``)."""
@@ -105,18 +121,14 @@ class Session:
         """The actions for one client frame."""
         message = _parse(text)
         if message is None:
-            if self.claims is None:
-                return [Close(CLOSE_UNAUTHENTICATED, "authentication required")]
             return [error("bad_request", "frames must be JSON objects with a string type")]
         kind = message["type"]
-        if self.claims is None:
-            if kind == "auth":
+        if kind == "auth":
+            if self.claims is None:  # an anonymous socket becomes its user's, subscriptions kept
                 return self.authenticate(message.get("token"))
-            return [Close(CLOSE_UNAUTHENTICATED, "authentication required")]
+            return self.reauthenticate(message.get("token"))
         if kind == "ping":
             return [Reply({"type": "pong"})]
-        if kind == "auth":
-            return self.reauthenticate(message.get("token"))
         if kind in ("subscribe", "unsubscribe"):
             channel = message.get("channel")
             if channel not in CHANNELS:
@@ -124,8 +136,11 @@ class Session:
             if kind == "unsubscribe":
                 self.channels.discard(channel)
                 return [Unsubscribe(channel), Reply({"type": "unsubscribed", "channel": channel})]
-            if channel == ADMIN and self.claims.role != ROLE_ADMIN:
+            if channel == ADMIN and (self.claims is None or self.claims.role != ROLE_ADMIN):
                 return [error("forbidden", "the admin channel needs the admin role", channel=channel)]
+            if self.claims is None and channel not in PUBLIC_CHANNELS:
+                return [error("unauthorized", f"the {channel} channel needs a signed-in user: send auth first",
+                              channel=channel)]
             since = message.get("since")
             if since is not None and not isinstance(since, str):
                 return [error("bad_request", "since must be a cursor string", channel=channel)]

@@ -13,11 +13,20 @@ from typing import Annotated
 from pydantic import AfterValidator, AliasGenerator, BeforeValidator, Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shop.forwarded import trusted_networks
+
 
 def parse_origins(raw: object) -> tuple[str, ...]:
     """The allow-list of ``RELAY_ALLOWED_ORIGINS``; empty means every origin is allowed."""
     items = tuple(o.strip().rstrip("/") for o in str(raw or "").split(",") if o.strip())
     return () if "*" in items else items
+
+
+def parse_proxies(raw: object) -> tuple[str, ...]:
+    """``RELAY_TRUSTED_PROXIES``: a comma list of addresses or CIDR blocks, each checked."""
+    items = tuple(item.strip() for item in str(raw or "").split(",") if item.strip())
+    trusted_networks(items)  # a bad entry fails here, named by its variable
+    return items
 
 
 class RelaySettings(BaseSettings):
@@ -30,7 +39,13 @@ class RelaySettings(BaseSettings):
     port: int = 3009
     allowed_origins: Annotated[tuple[str, ...], NoDecode, BeforeValidator(parse_origins)] = ()
     instance_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    #: Seconds a socket may stay open without authenticating or subscribing to a public channel (4401).
     auth_timeout: float = 5.0
+    #: Anonymous (not yet authenticated) sockets one source address may hold; one more is closed with 4408.
+    anonymous_per_address: int = Field(default=64, ge=1)
+    #: Proxies whose X-Forwarded-For names the client (comma list of addresses or CIDR blocks, e.g. the
+    #: load balancer's subnets); none by default: the source address is the TCP peer.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode, BeforeValidator(parse_proxies)] = ()
     client_queue_bytes: int = 256 * 1024
     max_frame_bytes: int = 8 * 1024
     retention_per_partition: int = 2000

@@ -62,7 +62,7 @@ def main() -> int:
             assert r.status == 200
         os.environ.update(stack.env)
         sys.path[:0] = [str(ROOT / "functions" / "platform")]
-        import health  # type: ignore[import-not-found]
+        import health
 
         event = json.loads((ROOT / "events" / "platform-health.json").read_text())
         direct = []

@@ -34,6 +34,7 @@ import time
 import urllib.request
 import uuid
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -344,7 +345,7 @@ def main() -> None:
            "RELAY_INSTANCE_ID": "bench", "RELAY_LOG_LEVEL": "WARNING"}
     relay = subprocess.Popen([sys.executable, "-m", "realtime_relay"], cwd=ROOT, env=env,
                              stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
-    workers: list[tuple[mp.Process, Connection]] = []
+    workers: list[tuple[BaseProcess, Connection]] = []
     try:
         deadline = time.time() + 60
         while True:
@@ -372,9 +373,9 @@ def main() -> None:
         ctx = mp.get_context("spawn")
         for chunk in chunks:
             parent, child = ctx.Pipe()
-            p = ctx.Process(target=worker, args=(child, url, chunk), daemon=True)
-            p.start()
-            workers.append((p, parent))
+            proc = ctx.Process(target=worker, args=(child, url, chunk), daemon=True)
+            proc.start()
+            workers.append((proc, parent))
 
         def ask(command: str) -> list[Any]:
             for _, pipe in workers:
@@ -492,13 +493,13 @@ def main() -> None:
         time.sleep(2)
         lats = [lat * 1000 for label, lat in (s for batch in ask("take") for s in batch) if label.startswith("l")]
         phases["light load"] = (phase_start, time.time())
-        base = bare.stop()
+        bare_lats = bare.stop()
         print(f"light load: {len(lats)} events Kafka record -> client: p50 {pct(lats, 50):.1f} ms, "
               f"p99 {pct(lats, 99):.1f} ms, max {max(lats) if lats else float('nan'):.1f} ms")
-        print(f"  baseline, the same {len(base)} records -> a bare consumer in this process: "
-              f"p50 {pct(base, 50):.1f} ms, "
-              f"p99 {pct(base, 99):.1f} ms; relay / bare: p50 x{pct(lats, 50) / pct(base, 50):.2f}, "
-              f"p99 x{pct(lats, 99) / pct(base, 99):.2f}")
+        print(f"  baseline, the same {len(bare_lats)} records -> a bare consumer in this process: "
+              f"p50 {pct(bare_lats, 50):.1f} ms, "
+              f"p99 {pct(bare_lats, 99):.1f} ms; relay / bare: p50 x{pct(lats, 50) / pct(bare_lats, 50):.2f}, "
+              f"p99 x{pct(lats, 99) / pct(bare_lats, 99):.2f}")
         mem = relay_status(relay.pid)
         print(f"load average now {load_average()} on {os.cpu_count()} CPUs")
         final = relay_metrics(port)

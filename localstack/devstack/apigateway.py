@@ -10,7 +10,6 @@ authorizer 401/403, handler error or malformed response 502, integration timeout
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import logging
 import re
@@ -25,6 +24,8 @@ from aiohttp import web
 from devstack.lambda_runtime import FunctionTimeout, InvocationError, LambdaRuntime
 from devstack.logfiles import JsonLog, now_iso
 from devstack.template import ApiRoute, App, Authorizer, GatewayResponse
+from shop.forwarded import Network, source_ip
+from shop.forwarded import trusted_networks as trusted_networks  # the supervisor reads it here
 
 if TYPE_CHECKING:
     from devstack.metrics import RuntimeMetrics
@@ -295,43 +296,6 @@ def to_http_response(result: Any) -> web.Response | None:
     for name, value in headers:
         response.headers.add(name, value)
     return response
-
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def trusted_networks(items: tuple[str, ...] | list[str]) -> tuple[Network, ...]:
-    """Addresses or CIDR blocks of trusted proxies (``DEVSTACK_TRUSTED_PROXIES``)."""
-    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in items if item.strip())
-
-
-def _trusted(address: str, trusted: tuple[Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in trusted)
-
-
-def source_ip(peer: str, forwarded: str | None, trusted: tuple[Network, ...]) -> str:
-    """``requestContext.identity.sourceIp``: the TCP peer, as API Gateway sees its client.
-
-    ``X-Forwarded-For`` counts only when the peer is a trusted proxy: then the client is the
-    right-most address in it that is not itself a trusted proxy (what each trusted hop appended);
-    anything left of that was written by the client and proves nothing. With no trusted proxies
-    (the default) the header is ignored, so no local client can pick its own source address and
-    dodge the per-source login throttle.
-    """
-    if not trusted or not forwarded or not _trusted(peer, trusted):
-        return peer
-    for hop in reversed([h.strip() for h in forwarded.split(",")]):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            return peer  # a malformed chain: trust none of it
-        if not _trusted(hop, trusted):
-            return hop
-    return peer
 
 
 class ApiGateway:

@@ -143,6 +143,10 @@ def ensure_users_and_demo(admin_email: str, admin_password: str, *, seed_demo: b
         if seed is not None:
             created = seed()
             log.info("demo products: %d created", created)
+            started = time.monotonic()
+            drawn = _optional("shop.catalog.demo", "seed_demo_images")
+            if drawn is not None:
+                log.info("demo pictures: %d drawn in %.2fs", drawn(), time.monotonic() - started)
         else:
             log.warning("shop.catalog.demo.seed_demo_products not found; no demo data")
     from shop import clients

@@ -401,7 +401,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     py = sys.executable
     steps: list[tuple[str, list[str]]] = [
         ("ruff", [py, "-m", "ruff", "check", "."]),
-        ("mypy", [py, "-m", "mypy", "layers/shared/python", "localstack/devstack", "functions", "realtime_relay"]),
+        ("mypy", [py, "-m", "mypy", "layers/shared/python", "localstack/devstack", "functions", "realtime_relay",
+                  "scripts", "dev.py"]),
         ("cfn-lint", [str(Path(py).parent / "cfn-lint"), "template.yaml", "deploy/relay-stack.yaml"]),
     ]
     sam = ROOT / ".venv-sam" / "bin" / "sam"
@@ -533,10 +534,19 @@ def main(argv: list[str] | None = None) -> int:
     oa.add_argument("--server", help="the API's base URL in the document (default: the local gateway)")
     oa.set_defaults(fn=cmd_openapi)
 
-    t = sub.add_parser("test", help="run the checks and the whole test suite")
-    t.add_argument("--skip-checks", action="store_true")
-    t.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    t = sub.add_parser("test", help="run the checks and the whole test suite",
+                       usage="devstack test [--skip-checks] [PYTEST ARGS...]",
+                       description="ruff, mypy, cfn-lint and sam build, then pytest with every other argument "
+                                   "as it is (e.g. `test -q tests/unit`, `test -x -k relay`, `test -m browser`)")
+    t.add_argument("--skip-checks", action="store_true", help="run pytest only")
     t.set_defaults(fn=cmd_test)
 
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["test"]:
+        # Everything but our own flag goes to pytest verbatim: argparse would take pytest's options for ours.
+        own = [a for a in argv[1:] if a in ("--skip-checks", "-h", "--help")]
+        args = parser.parse_args(["test", *own])
+        args.pytest_args = [a for a in argv[1:] if a not in own]
+    else:
+        args = parser.parse_args(argv)
     return int(args.fn(args))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from devstack import bootstrap
+from devstack import bootstrap, s3_events
 from devstack.apigateway import ApiGateway, trusted_networks
 from devstack.kafka_esm import KafkaPoller, start_pollers
 from devstack.lambda_runtime import LambdaRuntime
@@ -142,6 +142,7 @@ class Stack:
         bootstrap.ensure_queues(s.aws, s.region, template)
         self._step("✓ AWS resources (secret, MSK, SQS)")
         self.app = load_app(s.root / "template.yaml", parameters=self.parameters(), region=s.region)
+        s3_events.ensure_buckets(s.aws, s.region, self.app)
         bootstrap.ensure_topics(s.kafka, bootstrap.topics_for(self.app))
         self._step("✓ Kafka topics")
         bootstrap.ensure_database()
@@ -184,6 +185,7 @@ class Stack:
                                      region=s.region, fetch_wait_ms=s.kafka_fetch_wait_ms,
                                      invocation_log=invocation_log, record_age=metrics.record_age)
         self._step(f"✓ Kafka event-source mappings ({len(self.pollers)})")
+        s3_source = s3_events.start(self.app, runtime, endpoint=s.aws, region=s.region)
         web_runner = await self.serve_web(runtime)
         if self.app.schedules:
             self.scheduler = Scheduler(self.app.schedules, runtime, interval_override=s.schedule_interval)
@@ -205,6 +207,8 @@ class Stack:
                 task.cancel()
             for poller in self.pollers:
                 poller.stop()
+            if s3_source is not None:
+                s3_source.stop()
             if self.scheduler:
                 self.scheduler.stop()
             for poller in self.pollers:
@@ -249,7 +253,7 @@ class Stack:
         envs = [pool.spec.environment for pool in runtime.pools.values()]
         rates = [env["TAX_RATE_BPS"] for env in envs if "TAX_RATE_BPS" in env]
         tax = rates[0] if rates else Settings.model_fields["tax_rate_bps"].default
-        config = WebConfig(api_url=s.api_url, ws_url=s.ws_url, tax_rate_bps=int(tax))
+        config = WebConfig(api_url=s.api_url, ws_url=s.ws_url, tax_rate_bps=int(tax), images_url=s.aws)
         return await self._listen(web_app(config), "web", "Web client")
 
     def start_relay(self) -> None:
@@ -347,6 +351,7 @@ class Stack:
             bootstrap.ensure_secret(self.s.aws, self.s.region, secret_id,
                                     self.s.data_dir / "secrets" / "jwt-signing-key")
             bootstrap.ensure_queues(self.s.aws, self.s.region, self.app)
+            s3_events.ensure_buckets(self.s.aws, self.s.region, self.app)
 
     def nudge_schedules(self, reason: str) -> None:
         """Run every scheduled function now, with ``detail: {reason: true}`` (thread-safe).

@@ -1,4 +1,4 @@
-"""Reads ``template.yaml`` into plain specs: functions, API routes, Kafka mappings, schedules.
+"""Reads ``template.yaml`` into plain specs: functions, API routes, Kafka mappings, S3 notifications, schedules.
 
 Only what the local runtime needs is modelled. Intrinsics (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``)
 are resolved against parameter values and synthesized ARNs, the way CloudFormation would.
@@ -98,6 +98,30 @@ class KafkaMapping:
 
 
 @dataclass(frozen=True)
+class S3Notification:
+    """One ``Type: S3`` event: the bucket invokes the function asynchronously for matching objects.
+
+    Retries and the on-failure destination come from the function's ``EventInvokeConfig``
+    (Lambda's defaults without one: 2 retries, events kept 6 hours, no destination).
+    """
+
+    function: str
+    name: str
+    bucket: str
+    events: tuple[str, ...]
+    prefix: str = ""
+    suffix: str = ""
+    max_retry_attempts: int = 2
+    max_event_age_seconds: int = 21600
+    on_failure: str | None = None
+
+    @property
+    def configuration_id(self) -> str:
+        """The notification's id in the bucket's configuration (``s3.configurationId`` of its events)."""
+        return f"{self.function}-{self.name}"
+
+
+@dataclass(frozen=True)
 class ScheduleRule:
     function: str
     name: str
@@ -130,6 +154,9 @@ class App:
     cors: Cors | None = None
     gateway_responses: dict[str, GatewayResponse] = field(default_factory=dict)
     kafka: list[KafkaMapping] = field(default_factory=list)
+    s3: list[S3Notification] = field(default_factory=list)
+    #: bucket name → its ``AWS::S3::BucketPolicy`` document (resolved)
+    bucket_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     schedules: list[ScheduleRule] = field(default_factory=list)
     parameters: dict[str, str] = field(default_factory=dict)
     resources: dict[str, Any] = field(default_factory=dict)
@@ -162,7 +189,14 @@ class _Resolver:
         if resource.get("Type") == "AWS::SQS::Queue":
             queue = resource.get("Properties", {}).get("QueueName", name)
             return f"http://sqs.{self.region}.localhost/{ACCOUNT_ID}/{queue}"
+        if resource.get("Type") == "AWS::S3::Bucket":
+            return self.bucket_name(name)
         return name
+
+    def bucket_name(self, name: str) -> str:
+        """A bucket's ``BucketName``, or a name made from its logical id as CloudFormation would."""
+        named = self.resources[name].get("Properties", {}).get("BucketName")
+        return str(self.resolve(named)) if named else f"shop-local-{name.lower()}"
 
     def get_att(self, name: str, attribute: str) -> str:
         resource = self.resources.get(name)
@@ -176,6 +210,8 @@ class _Resolver:
             return f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{props.get('QueueName', name)}"
         if kind == "AWS::Serverless::Function":
             return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
+        if kind == "AWS::S3::Bucket":
+            return f"arn:aws:s3:::{self.bucket_name(name)}"
         return f"arn:aws:cloudformation:{self.region}:{ACCOUNT_ID}:{name}"
 
     def resolve(self, value: Any) -> Any:
@@ -242,6 +278,11 @@ def load_app(path: Path, *, parameters: dict[str, str] | None = None, region: st
         if res.get("Type") == "AWS::Serverless::LayerVersion"
     }
 
+    for res in resources.values():
+        if res.get("Type") == "AWS::S3::BucketPolicy":
+            props = res.get("Properties", {})
+            app.bucket_policies[str(r.resolve(props["Bucket"]))] = r.resolve(props["PolicyDocument"])
+
     api_name, api_props = _single_api(resources)
     default_auth = None
     if api_props:
@@ -295,7 +336,8 @@ def load_app(path: Path, *, parameters: dict[str, str] | None = None, region: st
             reserved_concurrency=props.get("ReservedConcurrentExecutions"),
         )
         for event_name, event in res.get("Properties", {}).get("Events", {}).items():
-            _add_event(app, r, name, event_name, event, api_name, default_auth)
+            _add_event(app, r, name, event_name, event, api_name, default_auth,
+                       invoke_config=r.resolve(res.get("Properties", {}).get("EventInvokeConfig") or {}))
     return app
 
 
@@ -307,7 +349,7 @@ def _single_api(resources: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
 
 
 def _add_event(app: App, r: _Resolver, fn: str, event_name: str, event: dict[str, Any],
-               api_name: str | None, default_auth: str | None) -> None:
+               api_name: str | None, default_auth: str | None, *, invoke_config: dict[str, Any]) -> None:
     kind = event.get("Type")
     props = event.get("Properties", {})
     if kind == "Api":
@@ -339,6 +381,23 @@ def _add_event(app: App, r: _Resolver, fn: str, event_name: str, event: dict[str
             on_failure=str(on_failure) if on_failure else None,
             enabled=bool(p.get("Enabled", True)),
             self_managed=kind == "SelfManagedKafka",
+        ))
+    elif kind == "S3":
+        p = r.resolve(props)
+        events = p.get("Events", [])
+        rules = {str(rule.get("Name", "")).lower(): str(rule.get("Value", ""))
+                 for rule in ((p.get("Filter") or {}).get("S3Key") or {}).get("Rules", [])}
+        on_failure = ((invoke_config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        app.s3.append(S3Notification(
+            function=fn,
+            name=event_name,
+            bucket=str(p["Bucket"]),
+            events=tuple(str(e) for e in (events if isinstance(events, list) else [events])),
+            prefix=rules.get("prefix", ""),
+            suffix=rules.get("suffix", ""),
+            max_retry_attempts=int(invoke_config.get("MaximumRetryAttempts", 2)),
+            max_event_age_seconds=int(invoke_config.get("MaximumEventAgeInSeconds", 21600)),
+            on_failure=str(on_failure) if on_failure else None,
         ))
     elif kind == "Schedule":
         app.schedules.append(ScheduleRule(

@@ -34,6 +34,9 @@ T = TypeVar("T")
 #: Deadline for eventual effects (Kafka → consumer → database); generous for a busy shared machine.
 EVENTUAL = 90.0
 
+#: The S3 notification queue of a :class:`RuntimeHarness` (the stack's own is ``devstack-s3-events``).
+S3_HARNESS_QUEUE = "devstack-s3-events-harness"
+
 #: A valid shipping address for orders placed by tests.
 ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
 
@@ -262,6 +265,7 @@ class RuntimeHarness:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.pollers: list[Any] = []
+        self.s3_source: Any = None
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="runtime-harness", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -290,6 +294,7 @@ class RuntimeHarness:
     async def _main(self) -> None:
         from aiohttp import web
 
+        from devstack import s3_events
         from devstack.apigateway import ApiGateway
         from devstack.kafka_esm import start_pollers
         from devstack.lambda_runtime import LambdaRuntime
@@ -305,12 +310,19 @@ class RuntimeHarness:
 
         self.pollers = start_pollers(self.app.kafka, runtime, bootstrap=self.kafka_bootstrap,
                                      aws_endpoint_url=self.aws_endpoint_url, region=self.region)
+        # Its own queue, so the stack's S3 event source never takes the fixture's notifications.
+        await asyncio.to_thread(s3_events.ensure_buckets, self.aws_endpoint_url, self.region, self.app,
+                                queue_name=S3_HARNESS_QUEUE)
+        self.s3_source = s3_events.start(self.app, runtime, endpoint=self.aws_endpoint_url, region=self.region,
+                                         queue_name=S3_HARNESS_QUEUE, retry_delays=(0.2, 0.2))
         self._ready.set()
         try:
             await self._stop.wait()
         finally:
             for poller in self.pollers:
                 poller.stop()
+            if self.s3_source is not None:
+                self.s3_source.stop()
             for poller in self.pollers:
                 await asyncio.to_thread(poller.join, 5)
             await runner.cleanup()

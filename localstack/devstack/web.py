@@ -26,6 +26,7 @@ _TYPES = {
     ".json": "application/json",
     ".svg": "image/svg+xml",
     ".png": "image/png",
+    ".webp": "image/webp",
     ".ico": "image/x-icon",
     ".txt": "text/plain; charset=utf-8",
 }
@@ -33,11 +34,13 @@ _TYPES = {
 
 @dataclass(frozen=True)
 class WebConfig:
-    """What the page learns at run time: where the API and the relay are, and the tax rate they charge."""
+    """What the page learns at run time: where the API and the relay are, and the tax rate they charge;
+    and where product pictures come from (the CSP allows them, and uploads to them)."""
 
     api_url: str
     ws_url: str
     tax_rate_bps: int
+    images_url: str | None = None
 
     def body(self) -> dict[str, object]:
         """The ``config.json`` document."""
@@ -51,10 +54,13 @@ def origin_of(url: str) -> str:
 
 
 def content_security_policy(config: WebConfig) -> str:
-    """No inline script or style, no plugins, no framing; network only to the site, the API and the relay."""
-    connect = " ".join(dict.fromkeys(["'self'", origin_of(config.api_url), origin_of(config.ws_url)]))
+    """No inline script or style, no plugins, no framing; network only to the site, the API, the relay and
+    the pictures' bucket (uploads); images only from the site and that bucket."""
+    bucket = [origin_of(config.images_url)] if config.images_url else []
+    connect = " ".join(dict.fromkeys(["'self'", origin_of(config.api_url), origin_of(config.ws_url), *bucket]))
+    img = " ".join(["'self'", "data:", *bucket])
     return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"default-src 'self'; script-src 'self'; style-src 'self'; img-src {img}; "
         f"connect-src {connect}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     )
 

@@ -26,6 +26,8 @@ SHOTS = ROOT / "var" / "screenshots"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
 #: How long a live change may take to show (a loaded 2-core machine; the figure is a bound, not a timing).
 LIVE = 60_000
+#: axe-core impacts that fail a test (minor and moderate ones are printed only).
+FAILING_IMPACTS = ("serious", "critical")
 
 
 def _why_skipped() -> str | None:
@@ -163,8 +165,9 @@ class Person:
         self.page.get_by_role("button", name="Sign in").click()
         self.wait_live()
 
-    def wait_live(self) -> None:
-        self.page.locator("#conn[data-state='live']").wait_for()
+    def wait_live(self, signed_in: bool = True) -> None:
+        """Live, on the signed-in user's channels too (``signed_in``) or on the public one only."""
+        self.page.locator(f"#conn[data-state='live'][data-audience='{'user' if signed_in else 'public'}']").wait_for()
 
     def token(self) -> str:
         return str(self.page.evaluate("() => JSON.parse(sessionStorage.getItem('shop.session')).token"))
@@ -175,6 +178,35 @@ class Person:
 
     def close(self) -> None:
         self.context.close()
+
+
+def axe_core_version() -> str:
+    """The axe-core release that axe-playwright-python ships (the banner of its ``axe.min.js``)."""
+    from axe_playwright_python.base import AXE_SCRIPT
+
+    match = re.match(r"/\*! axe v(\S+)", AXE_SCRIPT)
+    return match.group(1) if match else "unknown"
+
+
+def axe_failures(page: Any, where: str) -> list[str]:
+    """Run axe-core (from axe-playwright-python) on the page as it is now, its experimental rules
+    too (``label-content-name-mismatch``, WCAG 2.5.3 label in name, is one and off by default);
+    its serious and critical violations, each with the elements it names. Lesser ones are printed."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    page.evaluate(axe.axe_script)
+    experimental = page.evaluate("() => axe.getRules(['experimental']).map((r) => r.ruleId)")
+    options = {"resultTypes": ["violations"], "rules": {rule: {"enabled": True} for rule in experimental}}
+    found = []
+    for v in axe.run(page, options=options).response["violations"]:
+        line = (f"{where}: {v['id']} ({v['impact']}) {v['help']}: "
+                + "; ".join(" ".join(map(str, n["target"])) for n in v["nodes"][:5]))
+        if v["impact"] in FAILING_IMPACTS:
+            found.append(line)
+        else:
+            print(f"axe-core {axe_core_version()}, not failing: {line}")
+    return found
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

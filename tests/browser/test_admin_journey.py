@@ -70,13 +70,15 @@ def test_new_product_shows_in_open_storefronts_and_low_stock_alerts_the_dashboar
     row.get_by_label(f"Set stock of {sku} to").fill("3")
     row.get_by_role("button", name="Set").click()
     expect(row).to_have_attribute("data-level", "low")
-    expect(row.locator("[data-alert=warning]")).to_have_text(f"{sku} is low on stock (3 available)", timeout=LIVE)
+    low = f"{name} ({sku}) is low on stock (3 available)"  # the product's name, then its SKU
+    expect(row.locator("[data-alert=warning]")).to_have_text(low, timeout=LIVE)
+    assert admin.toasts_with(low) == 1
     expect(card).to_contain_text("3 left", timeout=LIVE)
     shot(page, "inventory low stock highlighted")
     shot(shopper.page, "storefront stock follows")
 
     page.get_by_role("link", name="Dashboard").click()
-    alert = page.locator(".alerts li", has_text=f"{sku} is low on stock (3 available)")
+    alert = page.locator(".alerts li", has_text=low)
     expect(alert).to_have_count(1)
     expect(page.locator("[data-stat='Low stock'] .value")).not_to_have_text("0")
     expect(page.locator(".chart svg")).to_have_count(3)

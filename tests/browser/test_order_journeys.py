@@ -57,8 +57,8 @@ def test_customer_checks_out_and_both_sides_follow_the_order_live(
     cards = page.locator(".card")
     expect(cards).to_have_count(2)
     shot(page, "storefront search")
-    page.get_by_role("button", name=f"Add Desk Lamp {tag} to cart").click()
-    page.get_by_role("button", name=f"Add Tea Mug {tag} to cart").click()
+    page.get_by_role("button", name=f"Add to cart: Desk Lamp {tag}").click()
+    page.get_by_role("button", name=f"Add to cart: Tea Mug {tag}").click()
     expect(page.locator("#nav .badge-count")).to_have_text("2")
     page.get_by_role("link", name=f"Desk Lamp {tag}").click()
     expect(page.locator("h1")).to_have_text(f"Desk Lamp {tag}")
@@ -195,7 +195,7 @@ def test_declined_card_cancels_the_order(stack: Stack, people: Any, shot: Shots,
     customer.sign_in(email, password, then=f"/product/{toaster['id']}")
     customer.mark()
     page = customer.page
-    page.get_by_role("button", name=f"Add Toaster {tag} to cart").click()
+    page.get_by_role("button", name=f"Add to cart: Toaster {tag}").click()
     customer.nav("/checkout")
     for label, value in (("Address", "2 Side Road"), ("City", "Bergen"), ("Postal code", "5003"), ("Country", "NO")):
         page.get_by_label(label).fill(value)

@@ -154,7 +154,8 @@ def stock_data(available: int, **extra: Any) -> dict[str, Any]:
 # --- WebSocket clients -----------------------------------------------------------------------
 
 class Client:
-    """A real WebSocket client (websockets' sync client) speaking the relay protocol."""
+    """A real WebSocket client (websockets' sync client) speaking the relay protocol; anonymous
+    without a token (``source_address`` picks the local address it connects from)."""
 
     def __init__(self, url: str, token: str | None = None, *, query_token: bool = False, **kwargs: Any) -> None:
         target = f"{url}?token={token}" if query_token and token else url
@@ -255,9 +256,9 @@ def test_unauthenticated_socket_is_closed_with_4401_after_5s(relay: RelayProcess
     assert c.closed_code(timeout=20) == 4401
 
 
-@pytest.mark.parametrize("case", ["garbage", "expired", "foreign-key", "not-auth-first", "query-garbage"])
+@pytest.mark.parametrize("case", ["garbage", "expired", "foreign-key", "query-garbage"])
 def test_auth_failures_close_4401(relay: RelayProcess, mint: Tokens, case: str) -> None:
-    """Bad, expired or foreign tokens, or another message first, close with 4401."""
+    """Bad, expired or foreign tokens close with 4401."""
     if case == "query-garbage":
         c = Client(relay.url + "?token=not-a-jwt")
         assert c.closed_code() == 4401
@@ -268,7 +269,6 @@ def test_auth_failures_close_4401(relay: RelayProcess, mint: Tokens, case: str) 
         "garbage": {"type": "auth", "token": "not-a-jwt"},
         "expired": {"type": "auth", "token": tokens.issue(uid, "customer", "e@x", secret=mint.secret, ttl=-60)},
         "foreign-key": {"type": "auth", "token": tokens.issue(uid, "admin", "e@x", secret="x" * 40)},
-        "not-auth-first": {"type": "subscribe", "channel": "inventory"},
     }[case]
     c.send(first)
     assert c.closed_code() == 4401
@@ -308,6 +308,110 @@ def test_malformed_and_oversized_frames(relay: RelayProcess, mint: Tokens) -> No
     c.ws.send("x" * 200_000)
     assert c.closed_code() == 1009
     assert relay.ready()
+
+
+# --- anonymous sockets (public channels) -----------------------------------------------------
+
+def test_anonymous_socket_gets_the_public_channel_then_becomes_its_user_without_reconnecting(
+        relay: RelayProcess, producer: KafkaProducer, mint: Tokens) -> None:
+    """No token: `inventory` (stock and catalog changes) only; `orders` is unauthorized and `admin`
+    forbidden, the socket stays open; `auth` later makes it the user's socket, `inventory` kept."""
+    anonymous = Client(relay.url)
+    anonymous.send({"type": "subscribe", "channel": "orders"})
+    assert anonymous.recv() == {"type": "error", "code": "unauthorized", "channel": "orders",
+                                "message": "the orders channel needs a signed-in user: send auth first"}
+    anonymous.send({"type": "subscribe", "channel": "admin"})
+    assert anonymous.recv()["code"] == "forbidden"
+    anonymous.subscribe("inventory")
+    uid, token = mint.customer()
+    owner = Client(relay.url, token)
+    owner.subscribe("orders")
+    product = str(uuid.uuid4())
+    public = [
+        publish(producer, "inventory.updated", stock_data(3, productId=product), key=product, partition=0),
+        publish(producer, "product.created", {"productId": product, "name": "Anon Mug", "sku": "ANON-1",
+                                              "priceCents": 900, "currency": "USD", "stock": 3,
+                                              "category": "x"}, key=product, partition=0),
+        publish(producer, "product.updated", {"productId": product, "name": "Anon Mug 2"}, key=product, partition=0),
+    ]
+    private = publish(producer, "order.created", order_data(uid), key=uid, partition=0)
+    owner.until(private)  # written to every target at once: a leak would now sit ahead of the pong
+    got = anonymous.until_all(public) + anonymous.drain()
+    assert sorted(events(got, {*public, private})) == sorted(
+        [("inventory:updated", public[0]), ("product:created", public[1]), ("product:updated", public[2])])
+    assert relay.metrics()["anonymousConnections"] >= 1
+
+    anonymous.send({"type": "auth", "token": token})
+    assert anonymous.recv() == {"type": "authenticated", "userId": uid, "role": "customer"}
+    anonymous.subscribe("orders")
+    mine = publish(producer, "order.created", order_data(uid), key=uid, partition=0)
+    stock = publish(producer, "inventory.updated", stock_data(40), key="s", partition=0)
+    assert sorted(events(anonymous.until_all([mine, stock]), {mine, stock})) == [("inventory:updated", stock),
+                                                                                 ("order:created", mine)]
+    anonymous.send({"type": "subscribe", "channel": "admin"})
+    assert anonymous.recv()["code"] == "forbidden"
+    anonymous.close()
+    owner.close()
+
+
+def test_anonymous_socket_that_leaves_its_public_channel_is_closed_4401(stack: Stack, mint: Tokens) -> None:
+    """With no identity and no public channel a socket has no reason to stay: 4401 after the time limit."""
+    r = RelayProcess(stack, "test-anon-timeout", RELAY_AUTH_TIMEOUT="1").start()
+    try:
+        kept = Client(r.url)
+        kept.subscribe("inventory")
+        left = Client(r.url)
+        left.subscribe("inventory")
+        left.send({"type": "unsubscribe", "channel": "inventory"})
+        assert left.recv() == {"type": "unsubscribed", "channel": "inventory"}
+        started = time.monotonic()
+        assert left.closed_code() == 4401
+        assert 0.5 < time.monotonic() - started < 10
+        time.sleep(1.5)
+        kept.send({"type": "ping"})
+        assert kept.recv() == {"type": "pong"}, "a socket on a public channel stays past the time limit"
+    finally:
+        r.stop()
+
+
+def test_anonymous_sockets_are_capped_per_source_address(stack: Stack, producer: KafkaProducer,
+                                                         mint: Tokens) -> None:
+    """Over RELAY_ANONYMOUS_PER_ADDRESS from one address: closed with 4408; other addresses and
+    sockets that authenticate at the handshake still connect; a slot frees when one authenticates."""
+    r = RelayProcess(stack, "test-anon-cap", RELAY_ANONYMOUS_PER_ADDRESS="3", RELAY_TRUSTED_PROXIES="127.0.0.2").start()
+    try:
+        crowd = [Client(r.url) for _ in range(3)]
+        for c in crowd:
+            c.subscribe("inventory")
+        refused = Client(r.url)
+        assert refused.closed_code() == 4408
+        assert r.metrics()["anonymousRefused"] == 1
+        elsewhere = Client(r.url, source_address=("127.0.0.2", 0))
+        elsewhere.subscribe("inventory")
+        signed_in = Client(r.url, mint.customer()[1], query_token=True)
+        signed_in.subscribe("inventory")
+        event = publish(producer, "inventory.updated", stock_data(7), key="cap", partition=2)
+        for c in [*crowd, elsewhere, signed_in]:
+            assert events(c.until(event)) == [("inventory:updated", event)]
+        crowd[0].send({"type": "auth", "token": mint.customer()[1]})
+        assert crowd[0].recv()["type"] == "authenticated"
+        newcomer = Client(r.url)
+        newcomer.subscribe("inventory")  # the authenticated socket no longer counts
+        assert Client(r.url).closed_code() == 4408
+        metrics = r.metrics()
+        assert (metrics["anonymousConnections"], metrics["anonymousRefused"]) == (4, 2)
+        crowd[1].close()
+        wait_for(lambda: r.metrics()["anonymousConnections"] == 3, timeout=10, message="the close to be counted")
+        Client(r.url).subscribe("inventory")
+        # Behind a trusted proxy (127.0.0.2 here) the client it names in X-Forwarded-For counts;
+        # an untrusted peer's header counts for nothing (127.0.0.1 is at its cap).
+        proxied = {"source_address": ("127.0.0.2", 0), "additional_headers": {"X-Forwarded-For": "203.0.113.5"}}
+        for _ in range(3):
+            Client(r.url, **proxied).subscribe("inventory")
+        assert Client(r.url, **proxied).closed_code() == 4408
+        assert Client(r.url, additional_headers={"X-Forwarded-For": "203.0.113.6"}).closed_code() == 4408
+    finally:
+        r.stop()
 
 
 # --- channels and mappings -------------------------------------------------------------------
@@ -510,11 +614,14 @@ def slow_socket(url: str) -> socket.socket:
     return sock
 
 
-def test_slow_client_is_evicted_without_slowing_others(stack: Stack, producer: KafkaProducer, mint: Tokens) -> None:
-    """A client that stops reading is closed with 4429 past its queue bound; a fast one gets everything."""
-    r = RelayProcess(stack, "test-slow", RELAY_CLIENT_QUEUE_BYTES="16384", RELAY_SOCKET_SNDBUF="8192").start()
+@pytest.mark.parametrize("who", ["signed-in", "anonymous"])
+def test_slow_client_is_evicted_without_slowing_others(stack: Stack, producer: KafkaProducer, mint: Tokens,
+                                                       who: str) -> None:
+    """A client that stops reading is closed with 4429 past its queue bound, signed in or anonymous;
+    a fast one gets everything."""
+    r = RelayProcess(stack, f"test-slow-{who}", RELAY_CLIENT_QUEUE_BYTES="16384", RELAY_SOCKET_SNDBUF="8192").start()
     try:
-        slow = Client(r.url, mint.customer()[1], sock=slow_socket(r.url), max_queue=1)
+        slow = Client(r.url, mint.customer()[1] if who == "signed-in" else None, sock=slow_socket(r.url), max_queue=1)
         fast = Client(r.url, mint.customer()[1])
         slow.subscribe("inventory")
         fast.subscribe("inventory")

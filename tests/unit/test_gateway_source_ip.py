@@ -1,11 +1,12 @@
-"""The emulated gateway's ``sourceIp``: the TCP peer, unless a trusted proxy forwarded the request."""
+"""A client's source address (the gateway's ``sourceIp``, the relay's per-address cap): the TCP peer, unless a
+trusted proxy forwarded the request."""
 
 from __future__ import annotations
 
 import pytest
 
-from devstack.apigateway import Network, source_ip, trusted_networks
 from devstack.settings import StackSettings
+from shop.forwarded import Network, source_ip, trusted_networks
 
 PROXIES = trusted_networks(["10.0.0.0/8", "127.0.0.1"])
 

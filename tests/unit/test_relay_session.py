@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from realtime_relay.anonymous import AnonymousCap
 from realtime_relay.session import CLOSE_UNAUTHENTICATED, Close, Reply, Session, Subscribe, Unsubscribe
 from realtime_relay.settings import RelaySettings, parse_origins
 from shop.auth import tokens
@@ -41,15 +42,79 @@ def test_auth_first_message() -> None:
     [
         json.dumps({"type": "auth", "token": "garbage"}),
         json.dumps({"type": "auth"}),
-        json.dumps({"type": "subscribe", "channel": "orders"}),
-        "not json",
-        json.dumps([1, 2]),
+        json.dumps({"type": "auth", "token": 7}),
     ],
 )
-def test_anything_but_a_valid_auth_first_closes_4401(frame: str) -> None:
-    """Bad tokens, missing tokens, other messages or garbage before auth close with 4401."""
+def test_a_bad_or_missing_token_closes_4401(frame: str) -> None:
+    """Bad or missing tokens close with 4401, before or after an anonymous subscription alike."""
     (action,) = Session(verify).receive(frame)
     assert isinstance(action, Close) and action.code == CLOSE_UNAUTHENTICATED
+    anonymous = Session(verify)
+    anonymous.receive(json.dumps({"type": "subscribe", "channel": "inventory"}))
+    (action,) = anonymous.receive(frame)
+    assert isinstance(action, Close) and action.code == CLOSE_UNAUTHENTICATED
+    assert anonymous.claims is None
+
+
+def test_a_new_socket_needs_an_identity_until_it_authenticates_or_subscribes_to_a_public_channel() -> None:
+    """The server closes a socket with 4401 while it ``needs_identity`` past the time limit."""
+    s = Session(verify)
+    assert s.anonymous and s.needs_identity
+    assert s.receive(json.dumps({"type": "ping"})) == [Reply({"type": "pong"})]
+    assert s.needs_identity  # a ping is no reason to stay
+    assert s.receive(json.dumps({"type": "subscribe", "channel": "inventory", "since": "c1"})) == [
+        Subscribe("inventory", "c1")]
+    assert s.anonymous and not s.needs_identity
+    assert s.receive(json.dumps({"type": "unsubscribe", "channel": "inventory"}))[0] == Unsubscribe("inventory")
+    assert s.needs_identity  # left its last public channel: the time limit starts again
+    assert not authed().needs_identity
+
+
+@pytest.mark.parametrize(("channel", "code"), [("orders", "unauthorized"), ("admin", "forbidden")])
+def test_an_anonymous_socket_may_subscribe_to_public_channels_only(channel: str, code: str) -> None:
+    """CONTRACT §3: `orders` answers `unauthorized`, `admin` `forbidden`; the socket stays usable."""
+    s = Session(verify)
+    (reply,) = s.receive(json.dumps({"type": "subscribe", "channel": channel}))
+    assert isinstance(reply, Reply) and reply.body["code"] == code and reply.body["channel"] == channel
+    assert s.channels == set() and s.needs_identity
+    assert s.receive(json.dumps({"type": "subscribe", "channel": "inventory"})) == [Subscribe("inventory", None)]
+
+
+@pytest.mark.parametrize("frame", ["not json", json.dumps([1, 2]), json.dumps({"type": "dance"}),
+                                   json.dumps({"type": "subscribe", "channel": "all"})])
+def test_malformed_frames_before_auth_get_an_error_not_a_close(frame: str) -> None:
+    """Anonymous or not, a bad frame is answered with an error; the time limit still applies."""
+    s = Session(verify)
+    (reply,) = s.receive(frame)
+    assert isinstance(reply, Reply) and reply.body["code"] == "bad_request"
+    assert s.needs_identity
+
+
+def test_an_anonymous_socket_that_authenticates_keeps_its_subscriptions_and_gains_its_own() -> None:
+    """`auth` on an anonymous socket makes it that user's socket without reconnecting."""
+    s = Session(verify)
+    s.receive(json.dumps({"type": "subscribe", "channel": "inventory"}))
+    (reply,) = s.receive(json.dumps({"type": "auth", "token": token("customer", "shopper")}))
+    assert reply == Reply({"type": "authenticated", "userId": "shopper", "role": "customer"})
+    assert not s.anonymous and s.user_id == "shopper" and s.channels == {"inventory"}
+    assert s.receive(json.dumps({"type": "subscribe", "channel": "orders"})) == [Subscribe("orders", None)]
+    (refused,) = s.receive(json.dumps({"type": "subscribe", "channel": "admin"}))
+    assert isinstance(refused, Reply) and refused.body["code"] == "forbidden"
+    assert s.channels == {"inventory", "orders"}
+
+
+def test_anonymous_cap_per_address() -> None:
+    """At the cap an address is refused until one of its sockets authenticates or closes; others are not."""
+    cap = AnonymousCap(2)
+    assert cap.admit("10.0.0.1") and cap.admit("10.0.0.1")
+    assert not cap.admit("10.0.0.1")
+    assert cap.admit("10.0.0.2")
+    cap.release("10.0.0.1")
+    assert cap.admit("10.0.0.1") and not cap.admit("10.0.0.1")
+    for _ in range(2):
+        cap.release("10.0.0.1")
+    cap.release("10.0.0.2")
+    assert cap.counts == {}  # nothing kept for addresses that hold none
 
 
 def test_expired_and_foreign_tokens_are_refused() -> None:
@@ -150,6 +215,12 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (s.port, s.host, s.instance_id, s.auth_timeout, s.log_level) == (4000, "0.0.0.0", "r7", 5.0, "DEBUG")
     assert s.allowed_origins == ("https://a.example", "https://b.example")
     assert parse_origins("*") == () and parse_origins("") == ()
-    monkeypatch.setenv("RELAY_AUTH_TIMEOUT", "soon")
-    with pytest.raises(ValueError, match="RELAY_AUTH_TIMEOUT"):
-        RelaySettings()
+    assert (s.anonymous_per_address, s.trusted_proxies) == (64, ())
+    monkeypatch.setenv("RELAY_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1")
+    assert RelaySettings().trusted_proxies == ("10.0.0.0/8", "192.0.2.1")
+    for name, bad in {"RELAY_AUTH_TIMEOUT": "soon", "RELAY_ANONYMOUS_PER_ADDRESS": "0",
+                      "RELAY_TRUSTED_PROXIES": "10.0.0.0/8, the-balancer"}.items():
+        monkeypatch.setenv(name, bad)
+        with pytest.raises(ValueError, match=name):
+            RelaySettings()
+        monkeypatch.delenv(name)

@@ -1,5 +1,8 @@
 // Stock alerts for admins: the `admin:alert` messages of this session, one per product (the
-// latest wins), seeded from the API's low-stock list when an admin signs in.
+// latest wins), seeded from the API's low-stock list when an admin signs in. People read product
+// names: every alert names the product, then its SKU ("Tea Mug (DEMO-HOME-002) is out of
+// stock"). Neither the relay's alert nor the inventory list carries the name, so it is looked up
+// once per product (GET /api/products/{id}) and kept up to date from live catalog events.
 
 import { get } from "./api.js";
 import { createStore } from "./store.js";
@@ -7,6 +10,36 @@ import { createStore } from "./store.js";
 const THRESHOLD = 10;
 
 export const alerts = createStore({ items: [] });
+
+const names = new Map(); // productId → Promise of its name (null when it cannot be read)
+
+/** What people read for a product: its name and, after it, its SKU. */
+export function productLabel(name, sku) {
+  return name ? (sku ? `${name} (${sku})` : name) : sku || "A product";
+}
+
+function alertMessage(label, available) {
+  return available <= 0 ? `${label} is out of stock` : `${label} is low on stock (${available} available)`;
+}
+
+/** A product's name, asked of the API once. */
+export function productName(productId) {
+  if (!names.has(productId)) {
+    names.set(productId, get(`/api/products/${encodeURIComponent(productId)}`).then((p) => p.name, () => null));
+  }
+  return names.get(productId);
+}
+
+/** A product's new name (a live catalog event). */
+export function rememberName(productId, name) {
+  if (productId && name) names.set(productId, Promise.resolve(name));
+}
+
+/** An `admin:alert` (or a low-stock row) with the product's name in its message. */
+export async function named(a) {
+  const name = a.productId ? await productName(a.productId) : null;
+  return { ...a, name, message: alertMessage(productLabel(name, a.sku), a.available) };
+}
 
 export function putAlert(a) {
   const rest = alerts.get().items.filter((x) => x.productId !== a.productId);
@@ -27,14 +60,13 @@ export function clearIfRestocked(productId, available) {
 /** Seed from the API: every product below the threshold now. */
 export async function loadLowStock() {
   const page = await get("/api/inventory", { lowStock: "true", limit: 100 });
-  const fresh = page.items.map((r) => ({
+  const fresh = await Promise.all(page.items.map((r) => named({
     type: "inventory",
     severity: r.available <= 0 ? "critical" : "warning",
-    message: r.available <= 0 ? `${r.sku} is out of stock` : `${r.sku} is low on stock (${r.available} available)`,
     productId: r.productId,
     sku: r.sku,
     available: r.available,
-  }));
+  })));
   const live = alerts.get().items.filter((a) => !fresh.some((f) => f.productId === a.productId));
   alerts.set({ items: [...live, ...fresh] });
 }

@@ -1,5 +1,5 @@
-// Start-up: read the runtime config, draw the header, connect the live updates for whoever is
-// signed in, announce the live changes that matter, and route.
+// Start-up: read the runtime config, draw the header, connect the live updates (anonymous, or as
+// whoever is signed in), announce the live changes that matter, and route.
 
 import * as cart from "./cart.js";
 import { config, loadConfig } from "./config.js";
@@ -11,7 +11,7 @@ import { REASONS } from "./orderstates.js";
 import { current, href, navigate, route, startRouter } from "./router.js";
 import { isAdmin, session, signOut, user } from "./session.js";
 import { bus } from "./store.js";
-import { clearIfRestocked, loadLowStock, putAlert, resetAlerts } from "./alerts.js";
+import { clearIfRestocked, loadLowStock, named, putAlert, rememberName, resetAlerts } from "./alerts.js";
 // Pages load on first visit, so the storefront fetches only what it shows.
 const page = (load, name) => async (...args) => (await load())[name](...args);
 const storefront = () => import("./pages/storefront.js");
@@ -66,9 +66,10 @@ function drawNav() {
 
 const LABELS = { live: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…", offline: "Offline" };
 
-function drawConnection({ state, reason }) {
+function drawConnection({ state, reason, audience }) {
   const el = document.getElementById("conn");
   el.dataset.state = state;
+  el.dataset.audience = audience;
   el.title = reason || "";
   el.querySelector(".conn-label").textContent = LABELS[state] || state;
   el.querySelector(".conn-reason").textContent = state === "offline" && reason ? `(${reason})` : "";
@@ -81,7 +82,7 @@ function connectLive() {
     live.start(auth.token, auth.user.role);
     if (auth.user.role === "admin") loadLowStock().catch((err) => console.warn("low-stock list:", err.message));
   } else {
-    live.stop();
+    live.anonymous();
     resetAlerts();
   }
 }
@@ -103,10 +104,12 @@ bus.on("admin:order:cancelled", (d, f) => {
   const who = d.reason === "customer_request" ? " by the customer" : REASONS[d.reason] ? ` (${REASONS[d.reason]})` : "";
   notify(`Order ${shortId(d.orderId)} was cancelled${who}`, "warning", f.id);
 });
-bus.on("admin:alert", (d, f) => {
-  putAlert(d);
-  notify(d.message, d.severity === "critical" ? "error" : "warning", f.id);
-});
+bus.on("admin:alert", (d, f) => named(d).then((a) => {
+  putAlert(a);
+  notify(a.message, a.severity === "critical" ? "error" : "warning", f.id);
+}));
+bus.on("admin:product:created", (d) => rememberName(d.productId, d.name));
+bus.on("admin:product:updated", (d) => rememberName(d.productId, d.name));
 bus.on("admin:inventory:updated", (d) => clearIfRestocked(d.productId, d.available));
 bus.on("inventory:updated", (d) => cart.refresh(d.productId, { available: d.available }));
 bus.on("live:unauthorized", () => {

@@ -2,7 +2,7 @@
 // with the relay's admin:alert message; restock (add a delta) or set the stock, with validation.
 
 import { get, patch } from "../api.js";
-import { alertFor, alerts } from "../alerts.js";
+import { alertFor, alerts, productLabel } from "../alerts.js";
 import { fill as fillEl, h, notice } from "../dom.js";
 import { bus } from "../store.js";
 import { errorBox, denied, LOW_STOCK, stockText, title } from "../widgets.js";
@@ -56,7 +56,7 @@ export function adminInventoryPage(main) {
       try {
         const updated = await patch(`/api/inventory/${encodeURIComponent(r.productId)}`, { [kind]: n });
         apply(updated);
-        problems.replaceChildren(notice("success", `${r.sku}: stock is now ${updated.stock} (${updated.available} available).`));
+        problems.replaceChildren(notice("success", `${productLabel(names.get(r.productId), r.sku)}: stock is now ${updated.stock} (${updated.available} available).`));
       } catch (err) {
         const byField = err.fieldErrors ? err.fieldErrors() : {};
         error.textContent = byField[kind] || err.message;

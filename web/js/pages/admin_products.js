@@ -2,6 +2,7 @@
 // messages next to the fields.
 
 import { get, patch, post } from "../api.js";
+import { imageSection } from "../imageupload.js";
 import { field, h, notice, setFieldError } from "../dom.js";
 import { money, moneyInput, parseMoney } from "../format.js";
 import { href, navigate } from "../router.js";
@@ -137,7 +138,9 @@ export function adminProductFormPage(main, params) {
     }
   });
 
-  main.append(h("p", {}, h("a", { href: href("/admin/products") }, "← Products")), title(creating ? "New product" : "Edit product"), form);
+  const picture = creating ? null : imageSection(params.id);
+  main.append(h("p", {}, h("a", { href: href("/admin/products") }, "← Products")), title(creating ? "New product" : "Edit product"), form,
+    picture ? picture.el : null);
   if (!creating) {
     submit.disabled = true;
     get(`/api/products/${encodeURIComponent(params.id)}`).then((p) => {
@@ -149,6 +152,7 @@ export function adminProductFormPage(main, params) {
       fields.currency.input.value = p.currency;
       fields.description.input.value = p.description || "";
       active.checked = p.active !== false;
+      picture.show(p);
       submit.disabled = false;
     }).catch((err) => status.replaceChildren(errorBox(err)));
   }

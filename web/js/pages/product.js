@@ -4,6 +4,7 @@ import { get } from "../api.js";
 import * as cart from "../cart.js";
 import { field, h } from "../dom.js";
 import { money } from "../format.js";
+import { productImage, setProductImage } from "../images.js";
 import { href } from "../router.js";
 import { bus } from "../store.js";
 import { errorBox, stockBadge, title, updateStockBadge } from "../widgets.js";
@@ -27,6 +28,7 @@ export function productPage(main, params) {
     const heading = title(p.name);
     const price = h("p", { class: "price" }, money(p.priceCents, p.currency));
     const description = h("p", {}, p.description || "");
+    const image = productImage(p, "detail");
     const badge = stockBadge(p.available);
     const qty = field("Quantity", h("input", { type: "number", name: "quantity", min: 1, max: Math.max(1, p.available), value: 1, step: 1 }));
     const clampQty = () => {
@@ -52,6 +54,7 @@ export function productPage(main, params) {
     main.replaceChildren(
       h("p", {}, h("a", { href: "#/" }, "← All products")),
       h("article", { class: "detail", "data-product-id": p.id },
+        image,
         h("div", {}, heading, h("span", { class: "tag" }, p.category), " ", h("span", { class: "muted" }, `SKU ${p.sku}`)),
         price, badge, description,
         h("div", { class: "form" }, qty.wrap, h("div", { class: "actions" }, add.button, h("a", { href: href("/cart") }, "Go to cart")), inCart)),
@@ -69,10 +72,11 @@ export function productPage(main, params) {
         if (d.productId !== p.id) return;
         Object.assign(p, d);
         heading.textContent = p.name;
+        setProductImage(image, p, "detail");
         document.title = `${p.name} · Shop`;
         price.textContent = money(p.priceCents, p.currency);
         description.textContent = p.description || "";
-        add.button.setAttribute("aria-label", `Add ${p.name} to cart`);
+        add.sync();
       }),
       cart.cart.subscribe(showInCart),
       bus.on("live:gap", load),

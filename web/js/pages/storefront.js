@@ -6,6 +6,7 @@ import { get } from "../api.js";
 import * as cart from "../cart.js";
 import { field, h, notice, setFieldError } from "../dom.js";
 import { money, moneyInput, parseMoney } from "../format.js";
+import { productImage, setProductImage } from "../images.js";
 import { href, navigate } from "../router.js";
 import { bus } from "../store.js";
 import { toast } from "../toast.js";
@@ -24,17 +25,19 @@ function matches(p, q) {
   return true;
 }
 
+/** The button's name starts with what it shows (WCAG 2.5.3, label in name), then says which product. */
 export function addToCartButton(product, getQuantity = () => 1) {
-  const button = h("button", { type: "button", "aria-label": `Add ${product.name} to cart` }, "Add to cart");
+  const button = h("button", { type: "button" });
   const sync = () => {
     const available = product.available ?? product.stock ?? 0;
     button.disabled = available <= 0 || cart.quantityOf(product.id) >= available;
     button.textContent = available <= 0 ? "Out of stock" : cart.quantityOf(product.id) >= available ? "All in cart" : "Add to cart";
+    button.setAttribute("aria-label", `${button.textContent}: ${product.name}`);
   };
   button.addEventListener("click", () => {
     const before = cart.quantityOf(product.id);
     const after = cart.add(product, getQuantity());
-    if (after > before) toast(`${product.name}: ${after} in your cart`, "success");
+    if (after > before) toast(`${product.name} (${product.sku}): ${after} in your cart`, "success");
     sync();
   });
   sync();
@@ -46,13 +49,15 @@ function productCard(p, { fresh = false } = {}) {
   const name = h("a", { href: href(`/product/${p.id}`) }, p.name);
   const price = h("span", { class: "price" }, money(p.priceCents, p.currency));
   const add = addToCartButton(p);
+  const image = productImage(p, "thumbnail");
   const li = h("li", { class: `card${fresh ? " new" : ""}`, "data-product-id": p.id },
+    image,
     h("h2", {}, name),
     h("span", {}, h("span", { class: "tag" }, p.category), fresh ? [" ", h("span", { class: "tag" }, "New")] : null),
     price,
     badge,
     h("div", { class: "actions" }, add.button));
-  return { el: li, p, badge, name, price, add };
+  return { el: li, p, badge, name, price, add, image };
 }
 
 export function storefrontPage(main, _params, query) {
@@ -127,8 +132,9 @@ export function storefrontPage(main, _params, query) {
       if (!c) return;
       Object.assign(c.p, d);
       c.name.textContent = c.p.name;
-      c.add.button.setAttribute("aria-label", `Add ${c.p.name} to cart`);
+      c.add.sync();
       c.price.textContent = money(c.p.priceCents, c.p.currency);
+      setProductImage(c.image, c.p, "thumbnail");
       if (c.p.active === false) {
         c.el.remove();
         cards.delete(d.productId);

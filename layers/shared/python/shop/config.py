@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     mongodb_server_selection_timeout_ms: int = 2000
     saga_stuck_after_seconds: float = 60.0
     event_log_retention_seconds: float = 7 * 24 * 3600.0
+    #: the S3 bucket of product pictures (uploads under ``uploads/``, renditions under ``products/``)
+    product_images_bucket: str = "shop-local-000000000000-product-images"
+    #: where browsers read the renditions; empty: the bucket's own URL (path style under AWS_ENDPOINT_URL)
+    product_images_url: str | None = None
+    #: seconds a presigned image upload stays valid
+    image_upload_ttl_seconds: int = 300
 
 
 @lru_cache(maxsize=1)

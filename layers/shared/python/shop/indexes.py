@@ -17,6 +17,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("nameKey", ASCENDING)], name="name_order"),
         IndexModel([("outboxPending", ASCENDING)], name="outbox_pending"),
     ],
+    "image_uploads": [IndexModel([("productId", ASCENDING)], name="product")],
     "inventory": [
         IndexModel([("available", ASCENDING)], name="available"),
         IndexModel([("outboxPending", ASCENDING)], name="outbox_pending"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -15,6 +15,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from shop.catalog import images
 from shop.catalog.domain import normalise_category, normalise_sku
 from shop.fields import WHITESPACE, Stripped, WholeNumber, omittable
 from shop.paging import Page, PageQuery
@@ -125,8 +126,85 @@ class ProductListQuery(PageQuery):
         return self
 
 
+class ImageRendition(BaseModel):
+    """One size of a product's picture (WebP, metadata stripped)."""
+
+    url: str
+    width: int
+    height: int
+
+
+class ProductImage(BaseModel):
+    """A product's picture: ``thumbnail`` for the grid, ``detail`` for the product page."""
+
+    thumbnail: ImageRendition
+    detail: ImageRendition
+
+
+def _image_type(value: str) -> str:
+    if value not in images.CONTENT_TYPES:
+        raise PydanticCustomError("image_type", "{value} is not accepted: upload a JPEG, PNG or WebP image",
+                                  {"value": value or "this type"})
+    return value
+
+
+def _image_size(value: int) -> int:
+    if value > images.MAX_UPLOAD_BYTES:
+        raise PydanticCustomError("image_too_large", "the file is {size}; an image may be at most {limit}",
+                                  {"size": images.mib(value), "limit": images.mib(images.MAX_UPLOAD_BYTES)})
+    return value
+
+
+class ImageUploadBody(BaseModel):
+    """POST /api/products/{id}/image-uploads: what the browser is about to send."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    contentType: Annotated[str, AfterValidator(_image_type),
+                           Field(json_schema_extra={"enum": list(images.CONTENT_TYPES)})]
+    size: Annotated[int, Field(ge=1, json_schema_extra={"maximum": images.MAX_UPLOAD_BYTES}), WholeNumber,
+                    AfterValidator(_image_size)]
+
+
+UploadStatus = Literal["waiting", "ready", "rejected"]
+
+
+class ImageUpload(BaseModel):
+    """A presigned S3 POST: send ``fields`` and then the file (as ``file``) to ``url`` before ``expiresAt``."""
+
+    uploadId: str
+    productId: str
+    url: str
+    fields: dict[str, str]
+    maxBytes: int
+    expiresAt: str
+    status: UploadStatus
+
+
+class ImageUploadState(BaseModel):
+    """What became of an upload: ``waiting`` for the file or its processing, ``ready`` (the product shows
+    it) or ``rejected`` (``error`` says why; the product is unchanged)."""
+
+    uploadId: str
+    productId: str
+    status: UploadStatus
+    error: str | None
+    createdAt: str
+    updatedAt: str
+
+
+class ImageUploadPath(BaseModel):
+    """The ``{id}`` and ``{uploadId}`` of /api/products/{id}/image-uploads/{uploadId}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ID_PATTERN)
+    uploadId: str = Field(pattern=ID_PATTERN)
+
+
 class Product(BaseModel):
-    """A product as the API shows it, with its current ``stock`` and ``available`` units."""
+    """A product as the API shows it, with its current ``stock`` and ``available`` units, and its
+    picture (``image``; null until one is added)."""
 
     id: str
     name: str
@@ -140,6 +218,7 @@ class Product(BaseModel):
     updatedAt: str
     stock: int
     available: int
+    image: ProductImage | None
 
 
 class ProductPage(Page[Product]):

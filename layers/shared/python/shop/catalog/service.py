@@ -19,6 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shop import outbox
 from shop.catalog import domain, store
+from shop.catalog.image_uploads import public_image
 from shop.catalog.models import ProductCreate, ProductListQuery
 from shop.envelope import PRODUCT_CREATED, PRODUCT_UPDATED, make_event, utc_now_iso
 from shop.errors import Conflict, NotFound
@@ -34,7 +35,8 @@ _PUBLIC = ("name", "description", "priceCents", "currency", "sku", "category", "
 def view(doc: Doc, stock: Stock | None) -> dict[str, Any]:
     """The public shape of a product, with its current stock (0 without an inventory record)."""
     s = stock or Stock()
-    return {"id": doc["_id"], **{k: doc.get(k) for k in _PUBLIC}, "stock": s.stock, "available": s.available}
+    return {"id": doc["_id"], **{k: doc.get(k) for k in _PUBLIC}, "stock": s.stock, "available": s.available,
+            "image": public_image(doc.get("image"))}
 
 
 def _with_stock(doc: Doc) -> dict[str, Any]:

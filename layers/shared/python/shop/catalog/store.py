@@ -24,3 +24,8 @@ def sku_owner(sku: str) -> str | None:
 def change(product_id: str, fn: Callable[[Doc | None], Doc | None]) -> tuple[Doc | None, bool]:
     """``shop.store.mutate`` on one product document, then publish what the write put in its outbox."""
     return outbox.change(products(), product_id, fn)
+
+
+def image_uploads() -> Collection[Doc]:
+    """One document per presigned image upload handed out: its product, status and error."""
+    return clients.db()["image_uploads"]

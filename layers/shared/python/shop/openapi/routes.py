@@ -12,7 +12,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from shop.catalog.models import Product, ProductCreate, ProductListQuery, ProductPage, ProductPath, ProductUpdate
+from shop.catalog.models import (
+    ImageUpload,
+    ImageUploadBody,
+    ImageUploadPath,
+    ImageUploadState,
+    Product,
+    ProductCreate,
+    ProductListQuery,
+    ProductPage,
+    ProductPath,
+    ProductUpdate,
+)
 from shop.health import Health
 from shop.identity.models import LoginBody, RegisterBody, Session, User
 from shop.inventory.models import AdjustBody, InventoryListQuery, InventoryPage, InventoryPath, InventoryRecord
@@ -102,6 +113,15 @@ ROUTES: tuple[Route, ...] = (
           }),
     Route("UpdateProduct", "patch", "/api/products/{id}", "Change some fields of a product (not its stock)",
           "catalog", "admin", Product, body=ProductUpdate, query=NoQuery, path_params=ProductPath, errors=(409,)),
+    Route("CreateImageUpload", "post", "/api/products/{id}/image-uploads",
+          "A presigned S3 POST for one picture of the product (JPEG, PNG or WebP; at most 5 MiB)", "catalog",
+          "admin", ImageUpload, status=201, body=ImageUploadBody, query=NoQuery, path_params=ProductPath, links={
+              "GetImageUpload": Link("GetImageUpload", {"path.id": "$response.body#/productId",
+                                                        "path.uploadId": "$response.body#/uploadId"}),
+          }),
+    Route("GetImageUpload", "get", "/api/products/{id}/image-uploads/{uploadId}",
+          "What became of an upload: waiting, ready, or rejected with the reason", "catalog", "admin",
+          ImageUploadState, query=NoQuery, path_params=ImageUploadPath),
     Route("GetInventory", "get", "/api/inventory/{productId}", "Stock figures of one product", "inventory",
           "public", InventoryRecord, query=NoQuery, path_params=InventoryPath),
     Route("ListInventory", "get", "/api/inventory", "Inventory records by product id (lowStock=true: the low ones)",
