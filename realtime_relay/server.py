@@ -424,6 +424,7 @@ class Relay:
 
     async def _apply(self, ws: ServerConnection, session: Session, actions: list[Any]) -> bool:
         """Carry out a session's actions; False once the connection is closing."""
+        self._track_identity(ws, session)  # before any await: a subscribe in progress keeps the socket
         for action in actions:
             if isinstance(action, Reply):
                 await ws.send(_dumps(action.body))

@@ -96,7 +96,7 @@ def test_anonymous_storefront_is_live_and_signing_in_keeps_its_socket(
 
 def anonymous_socket(url: str, **kwargs: Any) -> tuple[ClientConnection, int | None]:
     """An anonymous socket subscribed to `inventory`, or the close code the relay sent instead."""
-    ws = connect(url, open_timeout=10, **kwargs)
+    ws = connect(url, open_timeout=10, legacy=True, **kwargs)
     try:
         ws.send(json.dumps({"type": "subscribe", "channel": "inventory"}))
         while (frame := json.loads(ws.recv(timeout=15)))["type"] != "subscribed":

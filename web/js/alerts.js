@@ -1,8 +1,9 @@
 // Stock alerts for admins: the `admin:alert` messages of this session, one per product (the
 // latest wins), seeded from the API's low-stock list when an admin signs in. People read product
 // names: every alert names the product, then its SKU ("Tea Mug (DEMO-HOME-002) is out of
-// stock"). Neither the relay's alert nor the inventory list carries the name, so it is looked up
-// once per product (GET /api/products/{id}) and kept up to date from live catalog events.
+// stock"). Neither the relay's alert nor the inventory list carries the name: the low-stock seed
+// reads the catalog's list pages, a live alert for another product asks for that product once
+// (GET /api/products/{id}), and live catalog events keep the names up to date.
 
 import { get } from "./api.js";
 import { createStore } from "./store.js";
@@ -57,9 +58,27 @@ export function clearIfRestocked(productId, available) {
   if (available >= THRESHOLD) alerts.set({ items: alerts.get().items.filter((a) => a.productId !== productId) });
 }
 
+/** The names of these products from the catalog's list pages (one request per 100 products, not
+ * one per product); a product the list does not show (no longer sold) is named by its SKU. */
+async function loadNames(ids) {
+  const wanted = new Set(ids.filter((id) => !names.has(id)));
+  let cursor;
+  for (let i = 0; wanted.size && i < 20; i += 1) {
+    const page = await get("/api/products", { limit: 100, cursor });
+    for (const p of page.items) {
+      names.set(p.id, Promise.resolve(p.name));
+      wanted.delete(p.id);
+    }
+    cursor = page.nextCursor;
+    if (!cursor) break;
+  }
+  for (const id of wanted) names.set(id, Promise.resolve(null));
+}
+
 /** Seed from the API: every product below the threshold now. */
 export async function loadLowStock() {
   const page = await get("/api/inventory", { lowStock: "true", limit: 100 });
+  await loadNames(page.items.map((r) => r.productId));
   const fresh = await Promise.all(page.items.map((r) => named({
     type: "inventory",
     severity: r.available <= 0 ? "critical" : "warning",
