@@ -23,11 +23,25 @@ from devstack.testing import Stack
 
 CHROMIUM = Path(os.environ.get("SHOP_CHROMIUM", "/usr/bin/chromium"))
 SHOTS = ROOT / "var" / "screenshots"
+#: where the README's screenshots go: docs/images with SHOP_README_IMAGES=1 (to refresh them), else beside the rest
+README_IMAGES = ROOT / "docs" / "images" if os.environ.get("SHOP_README_IMAGES") else SHOTS / "readme"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
 #: How long a live change may take to show (a loaded 2-core machine; the figure is a bound, not a timing).
 LIVE = 60_000
 #: axe-core impacts that fail a test (minor and moderate ones are printed only).
 FAILING_IMPACTS = ("serious", "critical")
+
+
+def readme_image(page: Any, name: str) -> None:
+    """The viewport as a small palette PNG (tens of KB) for the README: ``README_IMAGES/<name>.png``."""
+    import io
+
+    from PIL import Image
+
+    picture = Image.open(io.BytesIO(page.screenshot()))
+    README_IMAGES.mkdir(parents=True, exist_ok=True)
+    picture.convert("RGB").quantize(colors=96, method=Image.Quantize.MEDIANCUT).save(
+        README_IMAGES / f"{name}.png", optimize=True)
 
 
 def _why_skipped() -> str | None:

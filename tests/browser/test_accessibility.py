@@ -21,6 +21,7 @@ from tests.browser.conftest import (
     customer_account,
     make_product,
     paid_order,
+    readme_image,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
@@ -72,6 +73,8 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
                         ("/admin/products/new", "form"), (f"/admin/products/{product['id']}", "form"),
                         ("/notifications", ".notifications"), ("/", ".card")]:
         check(admin, shot, path, ready, failures)
+        if path == "/admin" and width == 1280:
+            readme_image(admin.page, "admin-dashboard-1280")
 
     print(f"axe-core {axe_core_version()}: {width} px, {len(failures)} serious or critical")
     assert failures == [], "\n".join(failures)

@@ -12,13 +12,11 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from devstack.settings import ROOT
 from devstack.testing import Stack
-from tests.browser.conftest import LIVE, Shots, customer_account, make_product
+from tests.browser.conftest import LIVE, Shots, customer_account, make_product, readme_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
-README_SHOTS = ROOT / "docs" / "images"
 BUCKET = "shop-local-000000000000-product-images"
 ORIENTATION = 0x0112
 
@@ -71,13 +69,6 @@ def upload(page: Any, name: str, mime: str, data: bytes) -> None:
     page.get_by_role("button", name="Upload picture").click()
 
 
-def small_png(page: Any, path: Any) -> None:
-    """A screenshot of the viewport as a palette PNG (tens of KB) for the README."""
-    picture = Image.open(io.BytesIO(page.screenshot()))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    picture.convert("RGB").quantize(colors=96, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
-
-
 def test_storefront_shows_pictures_at_both_widths(stack: Stack, people: Any, shot: Shots) -> None:
     """The demo products' pictures (drawn at bootstrap) load under the site's CSP at 1280 and 375 px;
     a product without one shows the placeholder, and every picture's alt text is the product's name."""
@@ -97,7 +88,7 @@ def test_storefront_shows_pictures_at_both_widths(stack: Stack, people: Any, sho
         expect(visitor.page.locator(".card img.product-image[data-placeholder=false]").first).to_be_visible()
         visitor.page.wait_for_function(
             "() => [...document.querySelectorAll('.card img')].every((i) => i.complete && i.naturalWidth > 0)")
-        small_png(visitor.page, README_SHOTS / f"storefront-{width}.png")
+        readme_image(visitor.page, f"storefront-{width}")
         shot(visitor.page, f"storefront {width}")
         assert visitor.errors() == []
 
