@@ -622,7 +622,7 @@ def test_pollers_killed(own: OwnStack, shoppers: Shoppers) -> None:
         for _ in range(3):
             old = int(stack.state()["pollersPid"])
             os.kill(old, signal.SIGKILL)
-            wait_for(lambda: (stack.state().get("pollersPid") or old) != old, timeout=30,
+            wait_for(lambda old=old: (stack.state().get("pollersPid") or old) != old, timeout=30,
                      message="the watchdog to start the pollers again")
             time.sleep(2)
         return time.monotonic()
