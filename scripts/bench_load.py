@@ -578,13 +578,13 @@ def db_commands_per_order(args: argparse.Namespace) -> float | None:
     loop = asyncio.new_event_loop()
     started = threading.Event()
 
-    async def serve() -> None:
-        server = await asyncio.start_server(proxy.client, "127.0.0.1", proxy_port)
+    def serve() -> None:
+        server = loop.run_until_complete(asyncio.start_server(proxy.client, "127.0.0.1", proxy_port))
         started.set()
-        async with server:
-            await server.serve_forever()
+        loop.run_forever()
+        server.close()
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread = threading.Thread(target=serve, daemon=True)
     try:
         time.sleep(1.0)
         thread.start()
