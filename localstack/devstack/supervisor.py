@@ -13,15 +13,17 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from devstack import bootstrap, s3_events
 from devstack.apigateway import ApiGateway, trusted_networks
-from devstack.kafka_esm import KafkaPoller, start_pollers
-from devstack.lambda_runtime import LambdaRuntime
-from devstack.logfiles import ESM, GATEWAY, JsonLog
+from devstack.kafka_esm import MappingStats
+from devstack.lambda_runtime import InvocationError, LambdaRuntime
+from devstack.logfiles import GATEWAY, JsonLog
 from devstack.metrics import CONTENT_TYPE, RuntimeMetrics
+from devstack.pollers import ATTEMPT_HEADER, MAPPING_HEADER, REQUEST_ID_HEADER, invoke_path
 from devstack.procutil import die_with_parent, process_alive
 from devstack.scheduler import Scheduler, scheduled_event
 from devstack.services import Service, ServiceError, kafka_service, mongodb_service, moto_service
@@ -76,7 +78,12 @@ class Stack:
         self.msk_arn = ""
         self.app: App | None = None
         self.runtime: LambdaRuntime | None = None
-        self.pollers: list[KafkaPoller] = []
+        self.mapping_stats: list[MappingStats] = []
+        self.pollers_proc: subprocess.Popen[bytes] | None = None
+        self.pollers_restarts = 0
+        self._pollers_started = 0.0
+        self._pollers_quick_exits = 0
+        self._pollers_restart_at: float | None = None
         self.scheduler: Scheduler | None = None
         self.broker_generation = 1
         self.restarts: dict[str, Restarts] = {}
@@ -162,8 +169,7 @@ class Stack:
         runtime = LambdaRuntime(self.app.functions, self.function_env(), hot_reload=s.hot_reload, log_dir=s.log_dir)
         self.runtime = runtime
         access_log = JsonLog(s.log_dir / f"{GATEWAY}.log")
-        invocation_log = JsonLog(s.log_dir / f"{ESM}.log")
-        metrics = RuntimeMetrics(lambda: self.pollers, s.kafka)
+        metrics = RuntimeMetrics(lambda: self.mapping_stats, s.kafka)
         # Explicit local overrides for every function (DEVSTACK_ENV_<NAME>=value) win over the template.
         overrides = {k.removeprefix("DEVSTACK_ENV_"): v for k, v in os.environ.items() if k.startswith("DEVSTACK_ENV_")}
         for pool in runtime.pools.values():
@@ -180,11 +186,13 @@ class Stack:
             raise StackError(f"API Gateway: cannot listen on port {s.ports['api']}: {exc.strerror}. "
                              "Set DEVSTACK_API_PORT to use another port.") from exc
         self._step(f"✓ API Gateway :{s.ports['api']} ({len(self.app.routes)} routes)")
-        metrics_runner = await self.serve_metrics(metrics)
-        self.pollers = start_pollers(self.app.kafka, runtime, bootstrap=s.kafka, aws_endpoint_url=s.aws,
-                                     region=s.region, fetch_wait_ms=s.kafka_fetch_wait_ms,
-                                     invocation_log=invocation_log, record_age=metrics.record_age)
-        self._step(f"✓ Kafka event-source mappings ({len(self.pollers)})")
+        self.mapping_stats = [MappingStats(m, alive=self.pollers_alive, record_age=metrics.record_age)
+                              for m in self.app.kafka if m.enabled]
+        metrics_runner = await self.serve_metrics(metrics, runtime)
+        if self.mapping_stats:
+            self._spawn_pollers()
+        self._step(f"✓ Kafka event-source mappings ({len(self.mapping_stats)}, pollers pid "
+                   f"{self.pollers_proc.pid if self.pollers_proc else '-'})")
         s3_source = s3_events.start(self.app, runtime, endpoint=s.aws, region=s.region)
         web_runner = await self.serve_web(runtime)
         if self.app.schedules:
@@ -205,31 +213,29 @@ class Stack:
         finally:
             for task in tasks:
                 task.cancel()
-            for poller in self.pollers:
-                poller.stop()
             if s3_source is not None:
                 s3_source.stop()
             if self.scheduler:
                 self.scheduler.stop()
-            for poller in self.pollers:
-                await asyncio.to_thread(poller.join, 5)
+            await asyncio.to_thread(self._stop_pollers)
             await web_runner.cleanup()
             await runner.cleanup()
             await metrics_runner.cleanup()
             await runtime.close()
             metrics.close()
             access_log.close()
-            invocation_log.close()
 
-    async def serve_metrics(self, metrics: RuntimeMetrics) -> web.AppRunner:
-        """The runtime's Prometheus page; scraping reads the lag from the broker, off the event loop."""
+    async def serve_metrics(self, metrics: RuntimeMetrics, runtime: LambdaRuntime) -> web.AppRunner:
+        """The runtime's Prometheus page (scraping reads the lag from the broker, off the event loop), and
+        Lambda's ``Invoke`` API for the pollers' process (local only, like the page)."""
 
         async def page(request: web.Request) -> web.Response:
             body = await asyncio.to_thread(metrics.exposition)
             return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
-        app = web.Application()
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/metrics", page)
+        app.router.add_post(invoke_path("{function}"), invoke_route(runtime, self.mapping_stats))
         return await self._listen(app, "metrics", "metrics")
 
     async def _listen(self, app: web.Application, port: str, what: str) -> web.AppRunner:
@@ -312,6 +318,7 @@ class Stack:
                 if not service.alive():
                     await self._revive(service)
             self._watch_relay()
+            self._watch_pollers()
 
     async def _revive(self, service: Service) -> None:
         """One attempt to start a dead service again, then what its return needs."""
@@ -341,6 +348,12 @@ class Stack:
             assert self.app is not None
             bootstrap.ensure_topics(self.s.kafka, bootstrap.topics_for(self.app))
             self.broker_generation += 1
+            # New clients for a new broker (librdkafka's maintainers advise it; see devstack.kafka_esm):
+            # the watchdog starts them on the event loop's thread (a child dies with the thread that
+            # started it, see procutil.die_with_parent).
+            if self.pollers_proc is not None:
+                self._stop_pollers()
+                self._pollers_restart_at = time.monotonic()
             self.nudge_schedules("brokerRestarted")
         elif service.kind == "mongodb":
             # Consumers may have dead-lettered records while it was away: re-drive now, not after the saga timeout.
@@ -352,6 +365,56 @@ class Stack:
                                     self.s.data_dir / "secrets" / "jwt-signing-key")
             bootstrap.ensure_queues(self.s.aws, self.s.region, self.app)
             s3_events.ensure_buckets(self.s.aws, self.s.region, self.app)
+
+    # --- the event-source pollers' process ---------------------------------------------------------
+    def pollers_alive(self) -> bool:
+        return self.pollers_proc is not None and self.pollers_proc.poll() is None
+
+    def _spawn_pollers(self) -> None:
+        s = self.s
+        env = dict(os.environ)
+        env.update(self.service_env())
+        env["DEVSTACK_POLLERS"] = json.dumps({
+            "template": str(s.root / "template.yaml"), "parameters": self.parameters(), "region": s.region,
+            "bootstrap": s.kafka, "aws": s.aws, "logDir": str(s.log_dir),
+            "invokeUrl": f"http://127.0.0.1:{s.ports['metrics']}",
+            "fetchWaitMs": s.kafka_fetch_wait_ms, "idleRestMs": s.kafka_idle_rest_ms})
+        log_file = (s.log_dir / "pollers.log").open("ab")
+        self.pollers_proc = subprocess.Popen([sys.executable, "-m", "devstack.pollers"], env=env, stdout=log_file,
+                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                             start_new_session=True, cwd=str(s.root), preexec_fn=die_with_parent)
+        log_file.close()
+        self._pollers_started = time.monotonic()
+
+    def _stop_pollers(self) -> None:
+        proc, self.pollers_proc = self.pollers_proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def _watch_pollers(self) -> None:
+        """Start the pollers' process again when it exits (a librdkafka crash, or its reader gave up);
+        it resumes from the committed offsets. Back off if it keeps exiting at once."""
+        proc = self.pollers_proc
+        if proc is not None and proc.poll() is not None:
+            ran = time.monotonic() - self._pollers_started
+            self._pollers_quick_exits = self._pollers_quick_exits + 1 if ran < 10 else 0
+            delay = min(10.0, 0.1 * 2 ** self._pollers_quick_exits)
+            log.warning("event-source pollers exited with code %s after %.0fs; starting them again in %.1fs "
+                        "(see %s)", proc.returncode, ran, delay, self.s.log_dir / "pollers.log")
+            self.pollers_proc = None
+            self._pollers_restart_at = time.monotonic() + delay
+        elif proc is None and self._pollers_restart_at is not None and time.monotonic() >= self._pollers_restart_at:
+            self._pollers_restart_at = None
+            self._spawn_pollers()
+            self.pollers_restarts += 1
+            self.write_state(ready=True)
+            log.info("event-source pollers started again (restart %d)", self.pollers_restarts)
 
     def nudge_schedules(self, reason: str) -> None:
         """Run every scheduled function now, with ``detail: {reason: true}`` (thread-safe).
@@ -406,6 +469,8 @@ class Stack:
             "pids": {name: svc.proc.pid for name, svc in self.services.items() if svc.proc},
             "relayPid": self.relay.pid if self.relay else None,
             "relayRestarts": self.relay_restarts,
+            "pollersPid": self.pollers_proc.pid if self.pollers_proc else None,
+            "pollersRestarts": self.pollers_restarts,
             "adminEmail": s.admin_email,
             "startupSeconds": round(time.monotonic() - self._started, 2),
         }
@@ -439,6 +504,7 @@ class Stack:
         from shop import clients
 
         clients.reset_kafka_producer()
+        self._stop_pollers()
         if self.relay is not None and self.relay.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.relay.pid, signal.SIGTERM)
@@ -451,6 +517,33 @@ class Stack:
             service.stop()
         with contextlib.suppress(FileNotFoundError):
             self.s.state_file.unlink()
+
+
+def invoke_route(runtime: LambdaRuntime, stats: list[MappingStats]) -> Any:
+    """``POST /2015-03-31/functions/{function}/invocations`` as Lambda answers it: the result, or the
+    error with ``X-Amz-Function-Error``. An invocation from a mapping (``X-Devstack-Mapping``) counts
+    in that mapping's metrics."""
+    by_key = {(st.mapping.function, st.mapping.name): st for st in stats}
+
+    async def invoke(request: web.Request) -> web.Response:
+        function = request.match_info["function"]
+        event = await request.json()
+        mapping = by_key.get((function, request.headers.get(MAPPING_HEADER, "")))
+        attempt = int(request.headers.get(ATTEMPT_HEADER, "1"))
+        if mapping is not None:
+            mapping.started(event, attempt, time.time())
+        try:
+            result = await runtime.invoke(function, event, request_id=request.headers.get(REQUEST_ID_HEADER))
+        except InvocationError as exc:
+            if mapping is not None:
+                mapping.ended(event, exc)
+            return web.json_response({"errorType": exc.error_type, "errorMessage": exc.error_message,
+                                      "stackTrace": exc.trace}, headers={"X-Amz-Function-Error": exc.kind})
+        if mapping is not None:
+            mapping.ended(event, None)
+        return web.json_response(result.result)
+
+    return invoke
 
 
 def running_pid(state_file: Path) -> int | None:

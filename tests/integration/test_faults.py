@@ -612,6 +612,25 @@ def test_function_workers_killed(own: OwnStack, shoppers: Shoppers) -> None:
     run_under_load(own, shoppers, "ReserveStock workers SIGKILLed for 6 s", inject)
 
 
+def test_pollers_killed(own: OwnStack, shoppers: Shoppers) -> None:
+    """The event-source pollers' process is SIGKILLed three times, 2 s apart (as a librdkafka crash would
+    end it): the watchdog starts it again, it resumes from the committed offsets, and what it had
+    invoked but not committed is delivered again and applied once in effect."""
+    stack = own.stack
+
+    def inject() -> float:
+        for _ in range(3):
+            old = int(stack.state()["pollersPid"])
+            os.kill(old, signal.SIGKILL)
+            wait_for(lambda old=old: (stack.state().get("pollersPid") or old) != old, timeout=30,
+                     message="the watchdog to start the pollers again")
+            time.sleep(2)
+        return time.monotonic()
+
+    run_under_load(own, shoppers, "event-source pollers SIGKILLed 3 times", inject)
+    assert int(stack.state()["pollersRestarts"]) >= 3
+
+
 def test_relay_paused(own: OwnStack, shoppers: Shoppers) -> None:
     """The relay is SIGSTOPped for 20 s: orders settle, and every customer's socket has each of its order
     events exactly once (none missed, none twice)."""

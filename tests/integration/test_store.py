@@ -58,3 +58,31 @@ def test_a_known_document_saves_the_read_and_a_stale_one_loses_its_race(stack: S
         docs.drop()
     finally:
         client.close()
+
+
+def test_an_absent_guess_inserts_without_a_read_and_a_wrong_one_reads_and_decides_again(stack: Stack) -> None:
+    """``absent``: a new document costs one insert and no read; when it exists after all, the insert
+    clashes on ``_id``, the change is applied to the stored document, and nothing is inserted twice."""
+    commands = Commands()
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongodb_uri, tz_aware=True, event_listeners=[commands])
+    try:
+        docs = client.get_default_database(default="shop")[f"store_test_{uuid.uuid4().hex[:8]}"]
+
+        def open_or_count(cur: dict[str, Any] | None) -> dict[str, Any]:
+            return {"n": 1} if cur is None else {**cur, "n": cur["n"] + 1}
+
+        commands.names.clear()
+        doc, wrote = mutate(docs, "a", open_or_count, absent=True)
+        assert wrote and commands.names == ["insert"]
+        commands.names.clear()
+        doc, wrote = mutate(docs, "a", open_or_count, absent=True)
+        assert wrote and commands.names == ["insert", "find", "update"]
+        assert docs.find_one({"_id": "a"}) == {"_id": "a", "n": 2, "version": 2}
+
+        commands.names.clear()
+        doc, wrote = mutate(docs, "a", lambda cur: None if cur is not None else {"n": 0}, absent=True)
+        assert not wrote and doc is not None and doc["n"] == 2  # a guess that writes nothing is checked
+        assert commands.names == ["insert", "find"]
+        docs.drop()
+    finally:
+        client.close()

@@ -2,9 +2,9 @@
 
 A restarted in-memory broker re-creates its topics with new topic ids and offsets from 0, and
 answers fetches past a log's end with nothing at all, so a reader that kept its old position would
-silently skip the new records. Both Kafka readers use these decisions and then re-read the topic
-from its beginning: the relay (confluent-kafka) and the local stack's event-source pollers
-(kafka-python), each with its own client calls.
+silently skip the new records. The relay uses these decisions and then re-reads the topic from its
+beginning (the local stack's event-source pollers instead start their process again, see
+``devstack.kafka_esm``).
 """
 
 from __future__ import annotations

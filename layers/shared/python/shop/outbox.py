@@ -63,9 +63,9 @@ def send(events: list[dict[str, Any]], *, timeout: float = 5.0) -> None:
 
 
 def change(collection: Collection[Doc], doc_id: str, fn: Callable[[Doc | None], Doc | None], *,
-           known: Doc | None = None) -> tuple[Doc | None, bool]:
+           known: Doc | None = None, absent: bool = False) -> tuple[Doc | None, bool]:
     """:func:`shop.store.mutate` on one document, then :func:`publish` what the write put in its outbox."""
-    doc, written = mutate(collection, doc_id, fn, known=known)
+    doc, written = mutate(collection, doc_id, fn, known=known, absent=absent)
     if written:
         publish(collection, doc)
     return doc, written

@@ -34,6 +34,7 @@ def mutate(
     *,
     attempts: int = MAX_ATTEMPTS,
     known: Doc | None = None,
+    absent: bool = False,
 ) -> tuple[Doc | None, bool]:
     """Apply ``change`` to the current document (``None`` if absent) until the write wins.
 
@@ -42,11 +43,20 @@ def mutate(
     resulting document and whether this call wrote it. ``known`` is the document as the caller
     has just written or read it: the first attempt starts from it instead of reading (if someone
     wrote in between, that attempt loses its compare-and-swap and the next one reads afresh).
+    ``absent`` says the document most likely does not exist yet (it is keyed by an order just
+    created): the first attempt inserts without reading, and only a clash on ``_id`` (or a change
+    that wants to write nothing) reads it.
     """
     for attempt in range(attempts):
-        current = known if attempt == 0 and known is not None else collection.find_one({"_id": doc_id})
+        guessed = attempt == 0 and absent
+        if guessed:
+            current = None
+        else:
+            current = known if attempt == 0 and known is not None else collection.find_one({"_id": doc_id})
         new = change(copy.deepcopy(current) if current is not None else None)
         if new is None:
+            if guessed:
+                continue  # decided on a guess: read the document and decide again
             return current, False
         new["_id"] = doc_id
         if current is None:

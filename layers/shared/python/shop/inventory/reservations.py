@@ -153,7 +153,7 @@ def reserve(order_id: str, items: Iterable[tuple[str, int]], *, correlation_id: 
             "updatedAt": now,
         }
 
-    doc, _ = mutate(reservations(), order_id, open_)
+    doc, _ = mutate(reservations(), order_id, open_, absent=True)  # usually the first delivery: no read
     assert doc is not None
     if doc["status"] != RESERVING:
         outbox.publish(reservations(), doc)  # a crash may have left its event unsent

@@ -33,8 +33,10 @@ class Created:
     created: bool
 
 
-def build_order(buyer_id: str, body: CreateOrder, key: str | None, correlation_id: str | None) -> Doc:
-    """Price and stock-check a request, and build the pending order with its ``order.created`` event."""
+def build_order(buyer_id: str, body: CreateOrder, key: str | None, correlation_id: str | None, *,
+                body_hash: str | None = None) -> Doc:
+    """Price and stock-check a request, and build the pending order with its ``order.created`` event
+    (``body_hash``: the request's hash, when the caller computed it already)."""
     lines = [(line.productId, line.quantity) for line in body.items]
     ids = [pid for pid, _ in lines]
     priced = domain.price_lines(lines, store.products_by_id(ids), get_settings().tax_rate_bps)
@@ -50,7 +52,7 @@ def build_order(buyer_id: str, body: CreateOrder, key: str | None, correlation_i
         now_iso=ev.utc_now_iso(),
         payment_token=body.paymentToken,
         idempotency=domain.idempotency_key(buyer_id, key) if key else None,
-        body_hash=domain.request_hash(body.model_dump(mode="json")),
+        body_hash=body_hash or domain.request_hash(body.model_dump(mode="json")),
         correlation_id=correlation_id,
     )
 
@@ -70,7 +72,7 @@ def create_order(caller: Caller, body: CreateOrder, key: str | None, correlation
         existing = store.by_idempotency_key(scoped)
         if existing is not None:
             return Created(_replay(existing, body_hash), created=False)
-    order = build_order(caller.user_id, body, key, correlation_id)
+    order = build_order(caller.user_id, body, key, correlation_id, body_hash=body_hash)
     try:
         store.insert(order)
     except DuplicateIdempotencyKey:

@@ -50,7 +50,8 @@ def charge(envelope: ev.Envelope) -> str:
     data = envelope.data
     order_id = str(data["orderId"])
     now = ev.utc_now_iso()
-    payment, wrote = store.change(order_id, lambda cur: domain.begin_charge(cur, data, now_iso=now))
+    # Usually the first delivery of this order.created: insert the payment without reading first.
+    payment, wrote = store.change(order_id, lambda cur: domain.begin_charge(cur, data, now_iso=now), absent=True)
     assert payment is not None
     if not wrote:
         outbox.publish(store.payments(), payment)  # a crash may have left events behind

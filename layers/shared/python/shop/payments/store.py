@@ -26,10 +26,10 @@ def get(order_id: str) -> Doc | None:
 
 
 def change(order_id: str, fn: Callable[[Doc | None], Doc | None], *,
-           known: Doc | None = None) -> tuple[Doc | None, bool]:
-    """``shop.store.mutate`` on one payment document (starting from ``known`` when given), then publish
-    what the write put in its outbox."""
-    return outbox.change(payments(), order_id, fn, known=known)
+           known: Doc | None = None, absent: bool = False) -> tuple[Doc | None, bool]:
+    """``shop.store.mutate`` on one payment document (starting from ``known`` when given, or from
+    none when it is most likely ``absent``), then publish what the write put in its outbox."""
+    return outbox.change(payments(), order_id, fn, known=known, absent=absent)
 
 
 def payment_token(order_id: str) -> str:
