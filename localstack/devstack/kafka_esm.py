@@ -282,10 +282,11 @@ class KafkaPoller(threading.Thread):
         fresh: list[Partition] = []
         for tp in committed:
             key = (tp.topic, tp.partition)
-            if tp.offset >= 0:
+            low, high = reader.get_watermark_offsets(Partition(*key), timeout=10)
+            if 0 <= tp.offset <= high:
                 out[key] = tp.offset
                 continue
-            low, high = reader.get_watermark_offsets(Partition(*key), timeout=10)
+            # Nothing committed, or a commit past the log's end (a log replaced since): the start position.
             if self.mapping.starting_position == "LATEST":
                 out[key] = high
                 fresh.append(Partition(tp.topic, tp.partition, high))

@@ -84,6 +84,7 @@ class Stack:
         self._pollers_started = 0.0
         self._pollers_quick_exits = 0
         self._pollers_restart_at: float | None = None
+        self._pollers_held = False  # stopped while the broker restarts (see _hold_pollers)
         self.scheduler: Scheduler | None = None
         self.broker_generation = 1
         self.restarts: dict[str, Restarts] = {}
@@ -331,6 +332,8 @@ class Stack:
             log.warning("%s exited with code %s; restarting it%s", service.name, service.proc.returncode,
                         " (its log was in memory, so it comes back empty)" if service.kind == "kafka" else "")
         try:
+            if service.kind == "kafka":
+                await asyncio.to_thread(self._hold_pollers)
             await asyncio.to_thread(service.start, timeout=30)
             await asyncio.to_thread(self._after_restart, service)
         except Exception as exc:
@@ -348,11 +351,11 @@ class Stack:
             assert self.app is not None
             bootstrap.ensure_topics(self.s.kafka, bootstrap.topics_for(self.app))
             self.broker_generation += 1
-            # New clients for a new broker (librdkafka's maintainers advise it; see devstack.kafka_esm):
-            # the watchdog starts them on the event loop's thread (a child dies with the thread that
-            # started it, see procutil.die_with_parent).
-            if self.pollers_proc is not None:
-                self._stop_pollers()
+            # New clients for a new broker (librdkafka's maintainers advise it; see devstack.kafka_esm),
+            # once its topics exist: the watchdog starts them on the event loop's thread (a child dies
+            # with the thread that started it, see procutil.die_with_parent).
+            if self._pollers_held:
+                self._pollers_held = False
                 self._pollers_restart_at = time.monotonic()
             self.nudge_schedules("brokerRestarted")
         elif service.kind == "mongodb":
@@ -385,6 +388,19 @@ class Stack:
                                              start_new_session=True, cwd=str(s.root), preexec_fn=die_with_parent)
         log_file.close()
         self._pollers_started = time.monotonic()
+
+    def _hold_pollers(self) -> None:
+        """Stop the pollers before a new broker comes up, and keep them stopped until it has its topics.
+
+        An old pollers' process that met the new broker could still commit the offset of a batch it
+        was finishing into the new broker's (empty) consumer group, and its successor would resume
+        there, skipping the first records of the new log: the events the outbox and the reconciler
+        publish again right after the restart.
+        """
+        if self.pollers_proc is not None or self._pollers_restart_at is not None:
+            self._stop_pollers()
+            self._pollers_restart_at = None
+            self._pollers_held = True
 
     def _stop_pollers(self) -> None:
         proc, self.pollers_proc = self.pollers_proc, None
