@@ -4,9 +4,10 @@
     .venv/bin/python scripts/profile_load.py --rate 2 --seconds 30
 
 Runs ``scripts/bench_load.py`` at one offered rate (its own stack on free ports, no idle sampling,
-no database count), and once the load is on samples every Python process of that stack (the
-supervisor, the pollers, the relay, nx-27017, every function worker; Tansu is Rust and is measured
-by CPU time only) with ``py-spy record --format raw`` for ``--seconds``. Prints, per process kind,
+no database count), and once the load is on samples every Python process of that stack that works
+under the load (above 2% of a core: the supervisor, the pollers, the relay, nx-27017, the busy
+function workers; Tansu is Rust and is measured by CPU time only) with ``py-spy record --format
+raw`` at 50 Hz for ``--seconds``. Prints, per process kind,
 its CPU in ms per order accepted (from /proc over the same window) and the frames where its samples
 spend their own time. Needs ``py-spy`` (a dev requirement) and root or ptrace rights.
 """
@@ -135,14 +136,19 @@ def main() -> int:
     pids = descendants(bench.pid)
     functions = worker_functions(pids)
     kinds = {pid: k for pid in pids if (k := kind(pid, functions))}
+    # Sample only the processes that work under this load (a py-spy per idle worker would cost more
+    # CPU than it tells): those above 2% of a core over a second, Tansu (Rust) excepted.
+    first = {pid: cpu_seconds(pid) for pid in kinds}
+    time.sleep(1.0)
+    busy = {pid for pid in kinds if cpu_seconds(pid) - first[pid] > 0.02 and kinds[pid] != "Tansu"}
     before = {pid: cpu_seconds(pid) for pid in kinds}
     spies = []
     for pid, name in kinds.items():
-        if name in ("Tansu",):
+        if pid not in busy:
             continue
         raw = out / f"{name}-{pid}.txt"
         spies.append((pid, name, raw, subprocess.Popen(
-            [spy, "record", "--pid", str(pid), "--duration", f"{args.seconds:g}", "--rate", "100",
+            [spy, "record", "--pid", str(pid), "--duration", f"{args.seconds:g}", "--rate", "50",
              "--format", "raw", "--nonblocking", "--output", str(raw)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
     t0 = time.monotonic()
@@ -164,7 +170,8 @@ def main() -> int:
     print(f"\nCPU per order accepted over {window:.0f} s at {accepted_rate:.1f} orders/s "
           f"(load average {os.getloadavg()[0]:.1f}):")
     for name, seconds in sorted(by_kind.items(), key=lambda kv: -kv[1]):
-        print(f"  {name:32s} {seconds * 1000 / orders:6.1f} ms")
+        if seconds * 1000 / orders >= 0.05:
+            print(f"  {name:32s} {seconds * 1000 / orders:6.1f} ms")
     print(f"  {'all':32s} {sum(by_kind.values()) * 1000 / orders:6.1f} ms")
     frames: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for _, name, raw, _ in spies:

@@ -5,8 +5,10 @@ and its cost is per fetch request and partition: a reader over 27-36 partitions 
 keeps it at ~13% of a core when nothing happens, at 500 ms at ~1.3% but then every record waits up
 to half a second. So a reader fetches with a short wait while records flow (``hot_for`` seconds
 after the last one), and once idle it pauses every partition and fetches only in a burst of
-``burst`` seconds every ``rest`` seconds: the first record after an idle spell waits up to ``rest``
-longer, and none is lost (a paused partition keeps its position). Both Kafka readers use it: the
+``burst`` seconds every ``rest`` seconds. None is lost (a paused partition keeps its position), but
+the first record after an idle spell waits longer than ``rest``: with the local broker a resumed
+partition often misses several bursts (1.5-9.3 s measured for an order after 8 s of quiet; see
+docs/decisions.md, ADR 5). ``rest`` 0 turns resting off. Both Kafka readers use it: the
 relay and the local stack's event-source pollers (confluent-kafka's ``pause``/``resume`` each).
 """
 
