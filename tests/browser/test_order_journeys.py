@@ -187,6 +187,35 @@ def test_customer_cancels_a_paid_order_and_both_sides_see_refund_and_stock(
         assert person.errors() == [], person.label
 
 
+def test_a_live_change_keeps_the_cancel_confirmation_open(stack: Stack, people: Any, shot: Shots, tag: str) -> None:
+    """The order changes live while the shopper is confirming its cancellation: the confirmation
+    stays open with the focus on it, the new status shows, and "Yes, cancel it" still cancels."""
+    lamp = make_product(stack, f"Lamp {tag}", stock=5, price=2500)
+    email, password, token = customer_account(stack, "confirming")
+    oid = paid_order(stack, token, lamp["id"])["id"]
+    customer = people("customer")
+    customer.sign_in(email, password, then=f"/orders/{oid}")
+    customer.mark()
+    page = customer.page
+    detail = page.locator(f".detail[data-order-id='{oid}']")
+    expect(detail).to_have_attribute("data-status", "paid")
+    page.get_by_role("button", name="Cancel order").click()
+    yes = page.get_by_role("button", name="Yes, cancel it")
+    expect(yes).to_be_focused()
+
+    r = stack.http("PATCH", f"/api/orders/{oid}/status", token=stack.admin_token(), json_body={"status": "processing"})
+    assert r.status == 200, r
+    expect(detail).to_have_attribute("data-status", "processing", timeout=LIVE)
+    expect(page.get_by_role("group", name="Confirm cancellation")).to_be_visible()
+    expect(yes).to_be_focused()
+    shot(page, "confirmation open across a live change")
+    yes.click()
+    expect(detail).to_have_attribute("data-status", "cancelled")
+    expect(detail).to_have_attribute("data-payment", "refunded", timeout=LIVE)
+    assert customer.not_reloaded()
+    assert customer.errors() == []
+
+
 def test_declined_card_cancels_the_order(stack: Stack, people: Any, shot: Shots, tag: str) -> None:
     """The documented declined-card token makes the order fail visibly: cancelled, payment declined."""
     toaster = make_product(stack, f"Toaster {tag}", stock=5, price=1999)

@@ -91,33 +91,46 @@ export function orderPage(main, params, query) {
   const view = h("div");
   const problems = h("div", { "aria-live": "polite" });
 
+  // What the shopper is doing survives a redraw: a live event or a refetch redraws the order while
+  // the confirmation is open (or the cancel request is on its way), and neither may close or re-arm it.
+  let confirming = false;
+  let cancelling = false;
+
   function draw() {
     const o = order;
-    const cancelButton = h("button", { type: "button", class: "danger" }, "Cancel order");
-    cancelButton.addEventListener("click", async () => {
-      if (!confirmCancel.hidden) return;
-      confirmCancel.hidden = false;
-      confirmYes.focus();
-    });
-    const confirmYes = h("button", { type: "button", class: "danger" }, "Yes, cancel it");
-    const confirmNo = h("button", { type: "button", class: "secondary" }, "Keep the order");
+    const focused = view.contains(document.activeElement) ? document.activeElement.dataset.focus : undefined;
+    const cancelButton = h("button", { type: "button", class: "danger", "data-focus": "cancel" }, "Cancel order");
+    const confirmYes = h("button", { type: "button", class: "danger", "data-focus": "yes" }, "Yes, cancel it");
+    const confirmNo = h("button", { type: "button", class: "secondary", "data-focus": "no" }, "Keep the order");
     const confirmCancel = h("div", { class: "notice warning", role: "group", "aria-label": "Confirm cancellation" },
       h("p", {}, o.paymentStatus === "paid" ? "Cancel this order? The payment will be refunded." : "Cancel this order?"),
       h("div", { class: "actions" }, confirmYes, confirmNo));
-    confirmCancel.hidden = true;
+    confirmCancel.hidden = !confirming;
+    confirmYes.disabled = cancelling;
+    cancelButton.addEventListener("click", () => {
+      if (confirming) return;
+      confirming = true;
+      confirmCancel.hidden = false;
+      confirmYes.focus();
+    });
     confirmNo.addEventListener("click", () => {
+      confirming = false;
       confirmCancel.hidden = true;
       cancelButton.focus();
     });
     confirmYes.addEventListener("click", async () => {
+      if (cancelling) return;
+      cancelling = true;
       confirmYes.disabled = true;
       try {
         order = await post(`/api/orders/${encodeURIComponent(o.id)}/cancel`, { reason: "customer_request" });
+        confirming = false;
         problems.replaceChildren(notice("success", "The order is cancelled."));
-        draw();
       } catch (err) {
         problems.replaceChildren(notice("error", err.message));
-        confirmYes.disabled = false;
+      } finally {
+        cancelling = false;
+        if (alive) draw();
       }
     });
     const refund = o.paymentStatus === "refunded"
@@ -146,6 +159,8 @@ export function orderPage(main, params, query) {
           h("dt", { class: "grand" }, "Total"), h("dd", { class: "grand" }, money(o.totalCents, o.currency)))),
         canCancel(o.status) ? h("div", {}, h("div", { class: "actions" }, cancelButton), confirmCancel) : null),
     );
+    if (!canCancel(o.status)) confirming = false;
+    if (focused) view.querySelector(`[data-focus="${focused}"]`)?.focus();
   }
 
   async function load() {
