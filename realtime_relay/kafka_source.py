@@ -18,10 +18,11 @@ drops event ids it already delivered. A high watermark below our position with a
 truncated log) is handled the same way. Only topics listed by a full metadata request are ever
 assigned or described: a named request for a missing topic makes the local broker create it.
 
-Fetching (``shop.kafka_pacing``): with a ``fetch_max_wait_ms`` wait while records flow, and once
-idle for ``hot_for`` seconds every partition is paused and fetched in a short burst every
-``idle_rest_ms``: the local broker's cost is per fetch request and partition, and a 10 ms wait over
-36 partitions kept it at ~13% of a core when nothing happened. The first record after an idle
+Fetching (``shop.kafka_pacing``): with a ``fetch_max_wait_ms`` wait while records flow; once idle
+for ``hot_for`` seconds every partition is paused, and one ListOffsets request every
+``idle_rest_ms`` notices a log that grew, after which the source resumes and wakes librdkafka's
+fetcher at once: the local broker's cost is per fetch request and partition, and a 10 ms wait over
+36 partitions kept it at 13-22% of a core when nothing happened. The first record after an idle
 spell waits up to ``idle_rest_ms`` longer.
 
 Hand-over to the event loop: callbacks go through one ordered queue drained by a single loop
@@ -45,7 +46,7 @@ from confluent_kafka.admin import AdminClient
 
 from realtime_relay.hub import Record
 from shop import kafka_epochs
-from shop.kafka_pacing import FetchPacer
+from shop.kafka_pacing import FetchPacer, news, wake
 
 log = logging.getLogger("realtime_relay.kafka")
 
@@ -56,6 +57,8 @@ Partition = tuple[str, int]
 
 #: librdkafka's "no offset known" (OFFSET_INVALID) for watermarks not fetched yet.
 _UNKNOWN = -1001
+#: how long one poll waits for the next record while the source is awake (seconds)
+POLL_WAIT = 0.05
 #: Errors after which a topic may have been recreated or truncated: check its id now.
 _LOG_CHANGED = {KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE, KafkaError.UNKNOWN_TOPIC_OR_PART,
                 KafkaError.UNKNOWN_TOPIC_ID}
@@ -86,7 +89,7 @@ class KafkaSource:
         on_status: StatusFn,
         retention_per_partition: int = 2000,
         fetch_max_wait_ms: int = 10,
-        idle_rest_ms: int = 250,
+        idle_rest_ms: int = 100,
         metadata_refresh_ms: int = 2000,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
@@ -97,7 +100,8 @@ class KafkaSource:
         self._on_status = on_status
         self.retention = retention_per_partition
         self.fetch_max_wait_ms = fetch_max_wait_ms
-        self.pacer = FetchPacer(rest=idle_rest_ms / 1000, burst=0.05)
+        self.pacer = FetchPacer(rest=idle_rest_ms / 1000)
+        self._resting = False
         self.metadata_refresh = metadata_refresh_ms / 1000
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="relay-kafka", daemon=True)
@@ -223,6 +227,7 @@ class KafkaSource:
 
     def _consume(self, consumer: Consumer, admin: AdminClient) -> None:
         last_refresh = 0.0
+        self._resting = False
         if self._next:  # a new consumer after a failure: resume where the last one stopped
             self._assign_all(consumer)
         while not self._stop.is_set():
@@ -232,14 +237,17 @@ class KafkaSource:
                 last_refresh = now
                 if not self._refresh(consumer, admin):
                     continue
-            first = consumer.poll(self.pacer.burst)
+            if self._resting and not self._woken(consumer):
+                continue
+            first = consumer.poll(POLL_WAIT)
             if first is None:  # idle: the moment to compare positions with the high watermarks
                 truncated = self._truncated(consumer)
                 if truncated:
                     self._recheck(consumer, admin, truncated)
                 self._check_caught_up(consumer)
                 if self._caught_up and self.pacer.should_rest():
-                    self._rest(consumer)
+                    consumer.pause(consumer.assignment())
+                    self._resting = True
                 continue
             self.pacer.records()
             records: list[Record] = []
@@ -252,13 +260,17 @@ class KafkaSource:
                 self._recheck(consumer, admin, suspect)
             self._check_caught_up(consumer)
 
-    def _rest(self, consumer: Consumer) -> None:
-        """Idle: no fetches for a while (positions stay; an assignment made meanwhile is fetched at once)."""
-        assignment = consumer.assignment()
-        consumer.pause(assignment)
-        self._stop.wait(self.pacer.rest)
-        consumer.resume(assignment)
+    def _woken(self, consumer: Consumer) -> bool:
+        """Resting: wait ``idle_rest_ms``, then wake if a log changed (positions stay while paused)."""
+        if self._stop.wait(self.pacer.rest):
+            return False
+        changed = news(consumer, self._next)
+        if not changed:
+            return False
+        wake(consumer, consumer.assignment(), changed[0])
         self.pacer.woke()
+        self._resting = False
+        return True
 
     def _take(self, msg: Message, records: list[Record], suspect: set[str]) -> None:
         """Add one polled message to ``records``, or note the topic whose log looks changed."""
@@ -367,6 +379,7 @@ class KafkaSource:
 
     def _assign_all(self, consumer: Consumer) -> None:
         consumer.assign([TopicPartition(t, p, offset) for (t, p), offset in self._next.items()])
+        self._resting = False  # an assignment starts unpaused
 
     def _truncated(self, consumer: Consumer) -> set[str]:
         """Topics with a high watermark below our position: recreated, or the log truncated."""

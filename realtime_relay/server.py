@@ -507,6 +507,7 @@ async def run(settings: RelaySettings) -> None:
         on_status=relay.on_status,
         retention_per_partition=settings.retention_per_partition,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        idle_rest_ms=settings.idle_rest_ms,
         metadata_refresh_ms=settings.metadata_refresh_ms,
     )
     relay.source = source

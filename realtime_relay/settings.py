@@ -64,6 +64,8 @@ class RelaySettings(BaseSettings):
     close_timeout: float = 5.0
     replay_wait: float = 2.0
     fetch_max_wait_ms: int = 10
+    #: once idle, every partition pauses and the logs' ends are checked every this many ms (0: never rest)
+    idle_rest_ms: int = 100
     metadata_refresh_ms: int = 2000
     log_level: Annotated[str, AfterValidator(str.upper)] = "INFO"
     backlog: int = 1024

@@ -20,7 +20,8 @@ import + first call) and the warm overhead of one invocation against the same ha
 in-process. The curve is written as an SVG chart to ``--svg``. Figures only; nothing is asserted.
 
 Before any traffic it samples the idle stack's CPU ``--idle`` seconds long, starting ``--idle-after``
-seconds after the stack was started (its schedules run every 10 s, as under ``dev.py up``). After
+seconds after the stack was started (its schedules run every 10 s, as under ``dev.py up``), then
+times one order after each of three ``--quiet`` spells (the idle readers' wake-up). After
 the load it starts a second stack whose database is behind the command-counting proxy of
 ``scripts/db_commands.py`` and counts the database commands of ``--db-orders`` orders placed one by
 one at 2/s (settled, schedules included). The last lines sum up the figures the event path is
@@ -560,6 +561,28 @@ def idle_cpu(stack: Stack, seconds: float) -> dict[str, float]:
     return idle
 
 
+def after_quiet(stack: Stack, spells: int, quiet: float) -> list[tuple[float, float]]:
+    """POST → 201 and POST → paid (polled every 5 ms) of one order after each of ``spells`` quiet spells."""
+    api = Api(stack.api_url)
+    product_id, tokens, _ = setup(api, stack.admin_email, stack.admin_password, 1, stock=1_000_000)
+    body = {"items": [{"productId": product_id, "quantity": 1}], "shippingAddress": ADDRESS}
+    out = []
+    for _ in range(spells):
+        time.sleep(quiet)
+        t0 = time.monotonic()
+        status, order = api.call("POST", "/api/orders", body, tokens[0])
+        assert status == 201, order
+        created = time.monotonic() - t0
+        while time.monotonic() - t0 < 30:
+            if api.call("GET", f"/api/orders/{order['id']}", None, tokens[0])[1].get("status") == "paid":
+                break
+            time.sleep(0.005)
+        out.append((created * 1000, (time.monotonic() - t0) * 1000))
+    print(f"first order after {quiet:.0f} s of quiet, {spells} times (POST → 201 / POST → paid, ms): "
+          + ", ".join(f"{a:.0f}/{b:.0f}" for a, b in out), flush=True)
+    return out
+
+
 def db_commands_per_order(args: argparse.Namespace) -> float | None:
     """Database commands per order: a stack of its own whose database is behind a counting proxy."""
     import shutil
@@ -632,11 +655,15 @@ def db_commands_per_order(args: argparse.Namespace) -> float | None:
     return per_order
 
 
-def summary(idle: dict[str, float], stages: list[Stage], db: float | None, requested: list[float]) -> None:
+def summary(idle: dict[str, float], quiet: list[tuple[float, float]], stages: list[Stage], db: float | None,
+            requested: list[float]) -> None:
     """The figures the event path is judged by, in one place."""
     print(f"\nsummary (load average now {os.getloadavg()[0]:.1f}):", flush=True)
     if idle:
         print(f"  idle stack CPU: {sum(idle.values()):.1f}% of a core", flush=True)
+    if quiet:
+        paid = sorted(b for _, b in quiet)
+        print(f"  first order after a quiet spell: POST→paid {paid[0]:.0f}-{paid[-1]:.0f} ms", flush=True)
     by_rate = {s.rate: s for s in stages}
     for rate in requested:
         stage = by_rate.get(rate)
@@ -669,6 +696,8 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle CPU sampling first (0: skip)")
     parser.add_argument("--idle-after", type=float, default=60.0,
                         help="start the idle sampling this long after the stack started (its own stack only)")
+    parser.add_argument("--quiet", type=float, default=10.0,
+                        help="seconds of quiet before each of 3 orders timed after the idle sampling (0: skip)")
     parser.add_argument("--db-orders", type=int, default=40,
                         help="orders whose database commands are counted on a second stack (0: skip)")
     parser.add_argument("--cold-function", default="OrderSagaFunction", help="function for the cold-start figure")
@@ -682,6 +711,7 @@ def main() -> int:
     # Schedules as under `dev.py up` (the test stack's 2 s would dominate an idle stack).
     stack = Stack(Path(args.state)) if args.state else start_stack(extra_env={"DEVSTACK_SCHEDULE_INTERVAL": "10"})
     idle: dict[str, float] = {}
+    quiet: list[tuple[float, float]] = []
     try:
         if args.idle > 0:
             if not args.state:
@@ -690,6 +720,8 @@ def main() -> int:
                       f"{os.getloadavg()[0]:.1f}", flush=True)
             idle = idle_cpu(stack, args.idle)
         stack.warm_up()
+        if args.quiet > 0:
+            quiet = after_quiet(stack, 3, args.quiet)
         stages = asyncio.run(drive(stack, args))
         asyncio.run(invocation_costs(stack, args.cold_function, runs=200))
     finally:
@@ -698,7 +730,7 @@ def main() -> int:
     svg_chart(stages, svg)
     print(f"chart: {svg}")
     db = db_commands_per_order(args) if args.db_orders > 0 and not args.state else None
-    summary(idle, stages, db, args.rates)
+    summary(idle, quiet, stages, db, args.rates)
     return 0
 
 

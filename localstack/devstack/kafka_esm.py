@@ -7,8 +7,8 @@ batches its queue, invokes the function and commits offsets to the mapping's ``C
 only after the function succeeded, so delivery is at least once and a restarted reader resumes
 where each mapping stopped. The broker serves one fetch stream instead of one per mapping, and the
 reader stays hot for every hop of an order once its first record arrived
-(:class:`shop.kafka_pacing.FetchPacer`: a short fetch wait while records flow, short bursts once
-idle).
+(:mod:`shop.kafka_pacing`: a short fetch wait while records flow; once idle, every partition paused
+and one ListOffsets request per ``idle_rest_ms`` to notice a record).
 
 Batches follow ``BatchSize`` and ``MaximumBatchingWindowInSeconds``; a failing batch is retried up
 to ``MaximumRetryAttempts`` (bisected first when ``BisectBatchOnFunctionError``), then described to
@@ -46,12 +46,14 @@ from devstack.kafka_events import Record, by_partition, kafka_event
 from devstack.lambda_runtime import InvocationError, LambdaRuntime
 from devstack.logfiles import JsonLog, now_iso
 from devstack.template import KafkaMapping
-from shop.kafka_pacing import FetchPacer
+from shop.kafka_pacing import FetchPacer, news, wake
 
 log = logging.getLogger("devstack.kafka")
 
 RETRY_BACKOFF = (0.2, 0.5, 1.0, 2.0)
 METADATA_REFRESH = 5.0
+#: how long one poll waits for the next record while the reader is awake (seconds)
+POLL_WAIT = 0.05
 #: records queued for one mapping beyond which the reader stops polling (librdkafka's own queue is bounded)
 MAX_QUEUED = 5000
 #: librdkafka's "no offset known"
@@ -434,13 +436,13 @@ class Reader(threading.Thread):
     """
 
     def __init__(self, pollers: list[KafkaPoller], *, bootstrap: str, halt: threading.Event,
-                 fetch_wait_ms: int = 10, idle_rest_ms: int = 250,
+                 fetch_wait_ms: int = 10, idle_rest_ms: int = 100,
                  on_failure: Callable[[str], None] | None = None) -> None:
         super().__init__(name="esm-reader", daemon=True)
         self.pollers = pollers
         self.bootstrap = bootstrap
         self.fetch_wait_ms = fetch_wait_ms
-        self.pacer = FetchPacer(rest=idle_rest_ms / 1000, burst=0.05)
+        self.pacer = FetchPacer(rest=idle_rest_ms / 1000)
         self._halt = halt
         self._on_failure = on_failure
         self.failed: str | None = None
@@ -521,15 +523,19 @@ class Reader(threading.Thread):
                 self._halt.wait(0.02)  # a mapping lags behind: leave the rest in librdkafka's bounded queue
                 continue
             if resting:
-                consumer.resume(consumer.assignment())
+                if self._halt.wait(self.pacer.rest):
+                    break
+                changed = news(consumer, self.next)
+                if not changed:
+                    continue
+                wake(consumer, consumer.assignment(), changed[0])
                 self.pacer.woke()
                 resting = False
-            first = consumer.poll(self.pacer.burst)
+            first = consumer.poll(POLL_WAIT)
             if first is None:
                 if self.pacer.should_rest():
                     consumer.pause(consumer.assignment())
                     resting = True
-                    self._halt.wait(self.pacer.rest)
                 continue
             touched: set[int] = set()
             for msg in (first, *consumer.consume(4999, 0)):
@@ -557,7 +563,7 @@ class Reader(threading.Thread):
 
 
 def start_pollers(mappings: list[KafkaMapping], runtime: LambdaRuntime | Invoker, *, bootstrap: str,
-                  aws_endpoint_url: str, region: str, fetch_wait_ms: int = 10, idle_rest_ms: int = 250,
+                  aws_endpoint_url: str, region: str, fetch_wait_ms: int = 10, idle_rest_ms: int = 100,
                   invocation_log: JsonLog | None = None, record_age: Histogram | None = None,
                   on_failure: Callable[[str], None] | None = None) -> list[KafkaPoller]:
     """Start one poller per enabled mapping, each with its on-failure destination, and their reader.

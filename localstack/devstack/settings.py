@@ -64,8 +64,8 @@ class StackSettings(BaseSettings):
     schedule_interval: Annotated[float | None, AfterValidator(lambda v: v if v is None or v > 0 else None)] = 10.0
     #: the pollers' Kafka fetch wait while records flow: it bounds the trigger latency (see devstack.kafka_esm)
     kafka_fetch_wait_ms: int = 10
-    #: once idle, the pollers fetch in a short burst every this many ms (shop.kafka_pacing; 0: never rest)
-    kafka_idle_rest_ms: int = 250
+    #: once idle, the pollers pause and check the logs' ends every this many ms (shop.kafka_pacing; 0: never rest)
+    kafka_idle_rest_ms: int = 100
     #: proxies whose X-Forwarded-For the gateway believes (comma list of addresses or CIDR blocks);
     #: none by default: sourceIp is the TCP peer (see devstack.apigateway.source_ip)
     trusted_proxies: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)] = ()
