@@ -198,7 +198,10 @@ class S3EventSource(threading.Thread):
                 self._halt.wait(1.0)
                 continue
             for message in got.get("Messages", []):
-                self._pool.submit(self._handle, url, message)
+                try:
+                    self._pool.submit(self._handle, url, message)
+                except RuntimeError:  # stopping: the pool is shut down; the message stays in the queue
+                    return            # and is received again once its visibility timeout ends
 
     def _next_sequencer(self) -> str:
         with self._lock:
