@@ -4,7 +4,7 @@
   devstack stop | status      stop / describe a running stack (mappings: state, lag, errors; the relay)
   devstack logs [FN…] [--follow] [--since 10m] [--filter TEXT] [--correlation-id ID]
   devstack trace ORDER_ID|CORRELATION_ID     one order's path through the system, hop by hop
-  devstack dlq [redrive [--id ID…]]          failed batches in the on-failure destinations; replay them
+  devstack dlq [redrive [--id ID…]]          failed Kafka batches and S3 events (on-failure queues); replay them
   devstack check              check the shop's invariants over the database (exit 1 on a violation)
   devstack reset              wipe the data folder
   devstack invoke Fn -e ev.json              run one function once (like `sam local invoke`)
@@ -182,7 +182,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps([f.describe() for f in failures], indent=2))
         elif not failures:
-            print(f"no failed batches in {', '.join(dlq.sqs_destinations(app)) or 'any on-failure destination'}")
+            print(f"nothing failed in {', '.join(dlq.sqs_destinations(app)) or 'any on-failure destination'}")
         for f in failures if not args.json else []:
             d = f.describe()
             print(f"{d['id']}  {d['failedAt']}  {d['function']}  {', '.join(d['records'])}\n"

@@ -1,10 +1,12 @@
-"""The on-failure destinations (SQS) of the event-source mappings: list what failed, and redrive it.
+"""The on-failure destinations (SQS) of the event sources: list what failed, and redrive it.
 
 For a Kafka batch Lambda sends an invocation record, not the records themselves: the function,
 the error, and per partition the first and last offsets (``KafkaBatchInfo.recordsInfo``). A
 redrive reads those records back from the topic, builds the same ``aws:kafka`` event and invokes
-the function once more; when it succeeds, the message leaves the queue. Every consumer is
-idempotent, so redriving what was partly applied changes nothing twice.
+the function once more; when it succeeds, the message leaves the queue. For an asynchronous
+invocation (an S3 notification) the record carries the event itself (``requestPayload``), which a
+redrive invokes again. Every consumer is idempotent, so redriving what was partly applied changes
+nothing twice.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_plus
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -37,12 +40,21 @@ class Failure:
     @property
     def function(self) -> str:
         arn = str(self.body.get("requestContext", {}).get("functionArn", ""))
-        return arn.rsplit(":", 1)[-1]
+        parts = arn.split(":")  # arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]
+        return parts[6] if len(parts) > 6 else parts[-1]
+
+    @property
+    def event(self) -> dict[str, Any] | None:
+        """The event of an asynchronous invocation (an S3 notification's), as the function got it."""
+        payload = self.body.get("requestPayload")
+        return payload if isinstance(payload, dict) else None
 
     @property
     def error(self) -> str:
-        kind = self.body.get("errorType") or self.body.get("responseContext", {}).get("functionError") or "Error"
-        message = self.body.get("errorMessage") or ""
+        answer = self.body.get("responsePayload")
+        source = answer if isinstance(answer, dict) and answer.get("errorType") else self.body
+        kind = source.get("errorType") or self.body.get("responseContext", {}).get("functionError") or "Error"
+        message = source.get("errorMessage") or ""
         return f"{kind}: {message}" if message else str(kind)
 
     @property
@@ -65,6 +77,16 @@ class Failure:
             out.append((topic, int(partition), int(info["firstRecordOffset"]), int(info["lastRecordOffset"])))
         return out
 
+    def objects(self) -> list[str]:
+        """``s3://bucket/key`` of each object an S3 notification's failed event named."""
+        out = []
+        for record in (self.event or {}).get("Records", []):
+            s3 = record.get("s3", {}) if isinstance(record, dict) else {}
+            bucket, key = s3.get("bucket", {}).get("name"), s3.get("object", {}).get("key")
+            if bucket and key:
+                out.append(f"s3://{bucket}/{unquote_plus(key)}")
+        return out
+
     def describe(self) -> dict[str, Any]:
         """What ``devstack dlq`` prints for it."""
         return {
@@ -74,7 +96,8 @@ class Failure:
             "condition": self.condition,
             "attempts": self.attempts,
             "error": self.error,
-            "records": [f"{t}-{p}@{a}" if a == b else f"{t}-{p}@{a}..{b}" for t, p, a, b in self.ranges()],
+            "records": [f"{t}-{p}@{a}" if a == b else f"{t}-{p}@{a}..{b}" for t, p, a, b in self.ranges()]
+            + self.objects(),
             "failedAt": self.body.get("timestamp"),
         }
 
@@ -91,13 +114,14 @@ class Redrive:
 
 
 def sqs_destinations(app: App) -> dict[str, list[str]]:
-    """Queue name → the functions whose mappings send failures there."""
+    """Queue name → the functions whose Kafka mappings or S3 notifications send failures there."""
     out: dict[str, list[str]] = {}
-    for m in app.kafka:
-        if m.on_failure and m.on_failure.startswith("arn:aws:sqs:"):
-            name = m.on_failure.rsplit(":", 1)[-1]
-            if m.function not in out.setdefault(name, []):
-                out[name].append(m.function)
+    for function, on_failure in [(m.function, m.on_failure) for m in app.kafka] + [(n.function, n.on_failure)
+                                                                                   for n in app.s3]:
+        if on_failure and on_failure.startswith("arn:aws:sqs:"):
+            name = on_failure.rsplit(":", 1)[-1]
+            if function not in out.setdefault(name, []):
+                out[name].append(function)
     return out
 
 
@@ -204,7 +228,7 @@ def _passing(app: App, failure: Failure, records: list[Record]) -> list[Record]:
 async def redrive(app: App, failures: list[Failure], sqs: Any, *, function_env: dict[str, str], bootstrap: str,
                   log_dir: Any = None) -> list[Redrive]:
     """Invoke each failure's function again with its records; delete the message when it succeeds."""
-    from devstack.lambda_runtime import InvocationError, LambdaRuntime
+    from devstack.lambda_runtime import LambdaRuntime
 
     wanted = {f.function for f in failures if f.function in app.functions}
     runtime = LambdaRuntime({name: app.functions[name] for name in wanted}, function_env, hot_reload=False,
@@ -215,6 +239,10 @@ async def redrive(app: App, failures: list[Failure], sqs: Any, *, function_env: 
             if failure.function not in app.functions:
                 out.append(Redrive(failure, ok=False, detail=f"no function {failure.function!r} in the template"))
                 continue
+            if failure.event is not None:  # an asynchronous invocation's record carries its event
+                out.append(await _invoke_again(runtime, sqs, failure, failure.event,
+                                               len(failure.event.get("Records", []))))
+                continue
             records = read_records(bootstrap, failure.ranges())
             gone = missing(failure, records)
             if gone:
@@ -222,15 +250,19 @@ async def redrive(app: App, failures: list[Failure], sqs: Any, *, function_env: 
                 continue
             self_managed = any(m.self_managed for m in app.kafka if m.function == failure.function)
             event = redrive_event(failure, _passing(app, failure, records), bootstrap, self_managed=self_managed)
-            try:
-                inv = await runtime.invoke(failure.function, event)
-            except InvocationError as exc:
-                out.append(Redrive(failure, ok=False, records=len(records),
-                                   detail=f"{exc.error_type}: {exc.error_message}"))
-                continue
-            delete(sqs, failure)
-            out.append(Redrive(failure, ok=True, records=len(records), result=inv.result,
-                               detail=f"{inv.duration_ms:.0f} ms"))
+            out.append(await _invoke_again(runtime, sqs, failure, event, len(records)))
     finally:
         await runtime.close()
     return out
+
+
+async def _invoke_again(runtime: Any, sqs: Any, failure: Failure, event: dict[str, Any], records: int) -> Redrive:
+    """Invoke ``failure``'s function with ``event``; on success the message leaves its queue."""
+    from devstack.lambda_runtime import InvocationError
+
+    try:
+        inv = await runtime.invoke(failure.function, event)
+    except InvocationError as exc:
+        return Redrive(failure, ok=False, records=records, detail=f"{exc.error_type}: {exc.error_message}")
+    delete(sqs, failure)
+    return Redrive(failure, ok=True, records=records, result=inv.result, detail=f"{inv.duration_ms:.0f} ms")

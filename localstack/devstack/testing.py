@@ -102,6 +102,11 @@ class Stack:
     def state(self) -> dict[str, Any]:
         return dict(json.loads(self.state_file.read_text()))
 
+    def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        """Run a `devstack` command against this stack, output piped (so logs come out as JSON)."""
+        return subprocess.run([sys.executable, "-m", "devstack", *args, "--data-dir", str(self.data_dir)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=timeout, env={**os.environ, "NO_COLOR": "1"})
+
     def db(self) -> Database[dict[str, Any]]:
         if self._mongo is None:
             self._mongo = pymongo.MongoClient(self.mongodb_uri, tz_aware=True)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +20,6 @@ from devstack.bootstrap import ensure_topics
 from devstack.lag import LagReader
 from devstack.lambda_runtime import CODE_SCAN_INTERVAL
 from devstack.metrics import RuntimeMetrics
-from devstack.settings import ROOT
 from devstack.supervisor import PASSTHROUGH
 from devstack.testing import RuntimeHarness, Stack, wait_for
 
@@ -35,12 +32,6 @@ COLLECTION = "obs_records"
 DLQ = "runtime-flaky-dlq"
 FLOW_TIMEOUT = 60.0
 WAIT = 90.0  # an upper bound only: the whole team's tests share one 2-core machine (load average 30-50 seen)
-
-
-def devstack(stack: Stack, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    """Run a `devstack` command against the test stack, output piped (so logs come out as JSON)."""
-    return subprocess.run([sys.executable, "-m", "devstack", *args, "--data-dir", str(stack.data_dir)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, env={**os.environ, "NO_COLOR": "1"})
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
@@ -76,7 +67,7 @@ def test_a_consumer_log_line_carries_the_correlation_id_of_the_http_request(stac
                                                                            story: dict[str, str]) -> None:
     """`logs --correlation-id` finds the gateway's request, the handler's lines and a Kafka consumer's, all JSON."""
     def lines() -> list[dict[str, Any]] | None:
-        out = json_lines(devstack(stack, "logs", "--correlation-id", story["correlation"]).stdout)
+        out = json_lines(stack.cli("logs", "--correlation-id", story["correlation"]).stdout)
         return out if {"gateway", "CreateOrderFunction", "ChargePaymentFunction"} <= {x["source"] for x in out} \
             else None
 
@@ -89,7 +80,7 @@ def test_a_consumer_log_line_carries_the_correlation_id_of_the_http_request(stac
     assert consumed["function_request_id"] and isinstance(consumed["cold_start"], bool)
     request = next(x for x in found if x["source"] == "gateway")
     assert (request["method"], request["path"], request["status"]) == ("POST", "/api/orders", 201)
-    only_charge = json_lines(devstack(stack, "logs", "ChargePayment", "--since", "10m", "--filter",
+    only_charge = json_lines(stack.cli("logs", "ChargePayment", "--since", "10m", "--filter",
                                       story["order"]).stdout)
     assert only_charge and {x["source"] for x in only_charge} == {"ChargePaymentFunction"}
 
@@ -97,7 +88,7 @@ def test_a_consumer_log_line_carries_the_correlation_id_of_the_http_request(stac
 def test_trace_of_a_paid_then_cancelled_order_lists_every_hop_in_order(stack: Stack, story: dict[str, str]) -> None:
     """Both requests, every event published with its offset, every consuming invocation, in time order."""
     def complete() -> dict[str, Any] | None:
-        result = devstack(stack, "trace", story["order"], "--json")
+        result = stack.cli("trace", story["order"], "--json")
         body = json.loads(result.stdout) if result.stdout.startswith("{") else None
         return body if body and not body["stopped"] else None
 
@@ -128,7 +119,7 @@ def test_trace_of_a_paid_then_cancelled_order_lists_every_hop_in_order(stack: St
     assert all(hops[i]["outcome"] == "ok" for i in (reserve, charge, saga_paid, refund, release, saga_refunded))
     ats = [h["at"] for h in hops]
     assert ats == sorted(ats) and all(h["sincePreviousMs"] >= 0 for h in hops[1:])
-    text = devstack(stack, "trace", story["order"]).stdout
+    text = stack.cli("trace", story["order"]).stdout
     assert "every event reached every subscribed function" in text and " ms  " in text
 
 
@@ -152,7 +143,7 @@ def test_the_timeline_endpoint_serves_owner_and_admin_only(stack: Stack, story: 
 
 def test_status_shows_every_mapping_and_the_relay(stack: Stack, story: dict[str, str]) -> None:
     """`status --json` reads both Prometheus pages: state, invocations, lag per partition; relay connections."""
-    result = devstack(stack, "status", "--json")
+    result = stack.cli("status", "--json")
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     rows = {f"{m['function']}/{m['mapping']}": m for m in body["mappings"]}
@@ -247,19 +238,19 @@ def test_a_poison_record_is_listed_by_dlq_and_redriven_once_after_the_fix(
     sqs = boto3.client("sqs", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1")
     wait_for(lambda: dlq.list_failures(sqs, DLQ), timeout=WAIT, interval=0.5,
              message="the failed batch in the on-failure destination")
-    result = devstack(stack, "dlq", "--json", *cli)
+    result = stack.cli("dlq", "--json", *cli)
     assert result.returncode == 0, result.stderr
     failure = next(f for f in json.loads(result.stdout) if f"{PREFIX}.poison-1@{meta.offset}" in f["records"])
     assert failure["function"] == "FlakyFunction" and failure["condition"] == "RetryAttemptsExhausted"
     assert "broken on purpose" in failure["error"] and failure["attempts"] == 2
-    text = devstack(stack, "dlq", *cli).stdout
+    text = stack.cli("dlq", *cli).stdout
     assert failure["id"] in text and "broken on purpose" in text
 
-    still = devstack(stack, "dlq", "redrive", "--id", failure["id"], *cli)
+    still = stack.cli("dlq", "redrive", "--id", failure["id"], *cli)
     assert still.returncode == 1 and "still failing" in still.stdout and not applied(stack, marker)
 
     set_broken(flaky, False)
-    redriven = devstack(stack, "dlq", "redrive", "--id", failure["id"][:8], *cli)
+    redriven = stack.cli("dlq", "redrive", "--id", failure["id"][:8], *cli)
     assert redriven.returncode == 0, redriven.stdout + redriven.stderr
     assert "redriven (1 record(s))" in redriven.stdout
     assert [d["value"] for d in applied(stack, marker)] == [f"poison {marker}"]

@@ -125,3 +125,34 @@ def test_failing_event_is_retried_twice_then_sent_to_the_on_failure_destination(
     assert record["responseContext"]["functionError"] == "Unhandled"
     first = attempts(stack, key)[0]
     assert record["requestPayload"] == first  # every attempt got the same event
+
+
+def test_dlq_lists_a_failed_s3_event_and_redrives_it_once_after_the_fix(
+        stack: Stack, harness: RuntimeHarness, s3: Any) -> None:
+    """`dlq` shows the given-up event with its object and error; `dlq redrive` invokes the function with
+    the same event, keeps the message while it still fails and deletes it once it succeeds."""
+    key = f"incoming/poison-{uuid.uuid4().hex}"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"poison")
+    cli = ["-t", str(FIXTURE / "template.yaml"), "--parameter", f"TopicPrefix={PREFIX}",
+           "--parameter", f"RecordCollection={COLLECTION}"]
+
+    def listed() -> dict[str, Any] | None:
+        result = stack.cli("dlq", "--json", *cli)
+        assert result.returncode == 0, result.stderr
+        return next((f for f in json.loads(result.stdout) if f"s3://{BUCKET}/{key}" in f["records"]), None)
+
+    failure = wait_for(listed, timeout=60, interval=1, message="the failed event listed by dlq")
+    assert failure["function"] == "S3RecorderFunction" and failure["condition"] == "RetriesExhausted"
+    assert failure["attempts"] == 3 and "ValueError: poison object" in failure["error"]
+
+    still = stack.cli("dlq", "redrive", "--id", failure["id"], *cli)
+    assert still.returncode == 1 and "still failing (1 record(s)): ValueError" in still.stdout
+    assert len(attempts(stack, key)) == 4
+
+    stack.db()[f"{COLLECTION}_s3_cured"].insert_one({"_id": key})
+    redriven = stack.cli("dlq", "redrive", "--id", failure["id"][:8], *cli)
+    assert redriven.returncode == 0, redriven.stdout + redriven.stderr
+    assert "redriven (1 record(s))" in redriven.stdout
+    assert len(attempts(stack, key)) == 5
+    assert attempts(stack, key)[-1] == attempts(stack, key)[0]  # the same event, as S3 sent it
+    assert listed() is None  # the redriven message left the queue
