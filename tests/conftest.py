@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import boto3
 import pytest
 from kafka import KafkaProducer
 
@@ -14,6 +15,18 @@ from devstack.testing import Stack, remove_data, start_stack
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+#: The product pictures' bucket of the local stack (``shop.config``'s default).
+IMAGES_BUCKET = "shop-local-000000000000-product-images"
+
+
+def product_image_keys(stack: Stack, product_id: str) -> list[str]:
+    """Every object of the pictures' bucket that belongs to the product (uploads and renditions)."""
+    s3 = boto3.client("s3", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1")
+    keys = []
+    for prefix in (f"uploads/{product_id}/", f"products/{product_id}/"):
+        keys += [o["Key"] for o in s3.list_objects_v2(Bucket=IMAGES_BUCKET, Prefix=prefix).get("Contents", [])]
+    return keys
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

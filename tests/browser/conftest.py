@@ -279,6 +279,18 @@ def customer_account(stack: Stack, prefix: str) -> tuple[str, str, str]:
     return email, password, stack.register(email, password, name=prefix.title())
 
 
+def on_paid_order(people: Any, email: str, password: str, order_id: str) -> tuple[Any, Any]:
+    """A customer signed in on the page of their paid order, marked: (the person, the order's detail)."""
+    from playwright.sync_api import expect
+
+    customer = people("customer")
+    customer.sign_in(email, password, then=f"/orders/{order_id}")
+    customer.mark()
+    detail = customer.page.locator(f".detail[data-order-id='{order_id}']")
+    expect(detail).to_have_attribute("data-status", "paid")
+    return customer, detail
+
+
 def paid_order(stack: Stack, token: str, product_id: str, quantity: int = 1) -> dict[str, Any]:
     """An order placed through the API, once the saga has made it ``paid``."""
     from devstack.testing import wait_for

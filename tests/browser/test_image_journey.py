@@ -7,17 +7,16 @@ import io
 import urllib.request
 from typing import Any
 
-import boto3
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
 from devstack.testing import Stack
 from tests.browser.conftest import LIVE, Shots, customer_account, make_product, readme_image
+from tests.conftest import product_image_keys
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
-BUCKET = "shop-local-000000000000-product-images"
 ORIENTATION = 0x0112
 
 
@@ -53,15 +52,6 @@ def product(stack: Stack, product_id: str) -> dict[str, Any]:
     r = stack.http("GET", f"/api/products/{product_id}")
     assert r.status == 200, r
     return dict(r.json)
-
-
-def stored_keys(stack: Stack, product_id: str) -> list[str]:
-    """Every object of the bucket that belongs to the product (uploads and renditions)."""
-    s3 = boto3.client("s3", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1")
-    keys = []
-    for prefix in (f"uploads/{product_id}/", f"products/{product_id}/"):
-        keys += [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
-    return keys
 
 
 def upload(page: Any, name: str, mime: str, data: bytes) -> None:
@@ -134,7 +124,7 @@ def test_admin_uploads_a_png_and_a_rotated_jpeg_and_storefronts_follow_live(
         top_middle = processed.getpixel((processed.width // 2, 5))
         assert top_middle[1] > 120 and top_middle[0] < 90  # rotated clockwise: the green left half is on top
     expect(card_image).to_have_attribute("src", after_jpeg["thumbnail"]["url"], timeout=LIVE)
-    assert stored_keys(stack, item["id"]) == sorted(
+    assert product_image_keys(stack, item["id"]) == sorted(
         f"products/{item['id']}/{r['url'].rsplit('/', 1)[1]}" for r in after_jpeg.values())  # the png is gone
     assert shopper.not_reloaded()
     shot(shopper.page, "storefront shows the jpeg")
@@ -177,5 +167,5 @@ def test_bad_files_are_refused_with_a_message_and_change_nothing(
     shot(page, "svg refused")
 
     assert product(stack, item["id"]) == before  # no picture, same updatedAt: unchanged
-    assert stored_keys(stack, item["id"]) == []  # the refused upload was deleted; nothing else was stored
+    assert product_image_keys(stack, item["id"]) == []  # the refused upload was deleted; nothing else was stored
     assert admin.errors(r"status of 400") == []  # the API's refusals of the oversized file and the SVG

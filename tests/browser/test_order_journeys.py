@@ -11,7 +11,7 @@ from playwright.sync_api import Route, expect
 from websockets.sync.client import connect
 
 from devstack.testing import Stack, wait_for
-from tests.browser.conftest import LIVE, Person, Shots, customer_account, make_product, paid_order
+from tests.browser.conftest import LIVE, Person, Shots, customer_account, make_product, on_paid_order, paid_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
@@ -153,12 +153,8 @@ def test_customer_cancels_a_paid_order_and_both_sides_see_refund_and_stock(
     row = orders.page.locator(f"tr[data-order-id='{oid}']")
     expect(row).to_have_attribute("data-status", "paid")
 
-    customer = people("customer")
-    customer.sign_in(email, password, then=f"/orders/{oid}")
-    customer.mark()
+    customer, detail = on_paid_order(people, email, password, oid)
     page = customer.page
-    detail = page.locator(f".detail[data-order-id='{oid}']")
-    expect(detail).to_have_attribute("data-status", "paid")
     shot(page, "paid order")
     page.get_by_role("button", name="Cancel order").click()
     shot(page, "confirm cancel")
@@ -193,12 +189,8 @@ def test_a_live_change_keeps_the_cancel_confirmation_open(stack: Stack, people: 
     lamp = make_product(stack, f"Lamp {tag}", stock=5, price=2500)
     email, password, token = customer_account(stack, "confirming")
     oid = paid_order(stack, token, lamp["id"])["id"]
-    customer = people("customer")
-    customer.sign_in(email, password, then=f"/orders/{oid}")
-    customer.mark()
+    customer, detail = on_paid_order(people, email, password, oid)
     page = customer.page
-    detail = page.locator(f".detail[data-order-id='{oid}']")
-    expect(detail).to_have_attribute("data-status", "paid")
     page.get_by_role("button", name="Cancel order").click()
     yes = page.get_by_role("button", name="Yes, cancel it")
     expect(yes).to_be_focused()

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from devstack.testing import Stack, wait_for
-from tests.browser.conftest import LIVE, Shots, customer_account, make_product, paid_order
+from tests.browser.conftest import LIVE, Shots, customer_account, make_product, on_paid_order, paid_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack, pytest.mark.disruptive]
 
@@ -26,12 +26,8 @@ def test_relay_restart_resumes_from_the_cursor_without_duplicates(
     email, password, token = customer_account(stack, "reconnect")
     order = paid_order(stack, token, stool["id"])
     oid = order["id"]
-    customer = people("customer")
-    customer.sign_in(email, password, then=f"/orders/{oid}")
-    customer.mark()
+    customer, detail = on_paid_order(people, email, password, oid)
     page = customer.page
-    detail = page.locator(f".detail[data-order-id='{oid}']")
-    expect(detail).to_have_attribute("data-status", "paid")
     shot(page, "order live before restart")
 
     first = stack.state()

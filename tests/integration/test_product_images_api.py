@@ -6,16 +6,15 @@ import io
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 import requests
 from PIL import Image
 
 from devstack.testing import EVENTUAL, Stack, wait_for
+from tests.conftest import product_image_keys
 
 pytestmark = pytest.mark.stack
 
-BUCKET = "shop-local-000000000000-product-images"
 
 
 def ask(stack: Stack, product_id: str, content_type: str, size: int, token: str | None = None) -> Any:
@@ -34,14 +33,6 @@ def outcome(stack: Stack, product_id: str, upload_id: str) -> dict[str, Any]:
         return None if r.json["status"] == "waiting" else dict(r.json)
 
     return wait_for(settled, timeout=EVENTUAL, message=f"upload {upload_id} to be processed")
-
-
-def objects(stack: Stack, product_id: str) -> list[str]:
-    s3 = boto3.client("s3", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1")
-    keys = []
-    for prefix in (f"uploads/{product_id}/", f"products/{product_id}/"):
-        keys += [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
-    return keys
 
 
 def png(size: tuple[int, int], mode: str = "RGB") -> bytes:
@@ -76,7 +67,7 @@ def test_an_upload_larger_than_it_said_is_refused_after_the_fact(stack: Stack) -
     else:
         state = outcome(stack, product["id"], upload["uploadId"])
         assert state["status"] == "rejected" and "may be at most 5.0 MiB" in state["error"]
-    assert objects(stack, product["id"]) == []
+    assert product_image_keys(stack, product["id"]) == []
     assert stack.http("GET", f"/api/products/{product['id']}").json == {**product, "image": None}
 
 
@@ -88,7 +79,7 @@ def test_a_decompression_bomb_is_refused_and_changes_nothing(stack: Stack) -> No
     send(upload, bomb, "image/png").raise_for_status()
     state = outcome(stack, product["id"], upload["uploadId"])
     assert state["status"] == "rejected" and "pixels" in state["error"]
-    assert objects(stack, product["id"]) == []
+    assert product_image_keys(stack, product["id"]) == []
     after = stack.http("GET", f"/api/products/{product['id']}").json
     assert after["image"] is None and after["updatedAt"] == product["updatedAt"]
 
@@ -104,7 +95,7 @@ def test_a_picture_reaches_the_product_and_the_event_log(stack: Stack) -> None:
     assert (image["thumbnail"]["width"], image["thumbnail"]["height"]) == (480, 240)
     assert (image["detail"]["width"], image["detail"]["height"]) == (1000, 500)
     assert requests.get(image["detail"]["url"], timeout=30).headers["Content-Type"] == "image/webp"
-    assert sorted(objects(stack, product["id"])) == sorted(
+    assert sorted(product_image_keys(stack, product["id"])) == sorted(
         f"products/{product['id']}/{upload['uploadId']}-{size}.webp" for size in ("detail", "thumbnail"))
 
     def logged() -> dict[str, Any] | None:
