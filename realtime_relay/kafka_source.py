@@ -46,7 +46,7 @@ from confluent_kafka.admin import AdminClient
 
 from realtime_relay.hub import Record
 from shop import kafka_epochs
-from shop.kafka_pacing import FetchPacer, news, wake
+from shop.kafka_pacing import FetchPacer, watch
 
 log = logging.getLogger("realtime_relay.kafka")
 
@@ -237,8 +237,10 @@ class KafkaSource:
                 last_refresh = now
                 if not self._refresh(consumer, admin):
                     continue
-            if self._resting and not self._woken(consumer):
-                continue
+            if self._resting:
+                if not watch(consumer, self._next, self.pacer, self._stop):
+                    continue
+                self._resting = False
             first = consumer.poll(POLL_WAIT)
             if first is None:  # idle: the moment to compare positions with the high watermarks
                 truncated = self._truncated(consumer)
@@ -259,18 +261,6 @@ class KafkaSource:
             if suspect:
                 self._recheck(consumer, admin, suspect)
             self._check_caught_up(consumer)
-
-    def _woken(self, consumer: Consumer) -> bool:
-        """Resting: wait ``idle_rest_ms``, then wake if a log changed (positions stay while paused)."""
-        if self._stop.wait(self.pacer.rest):
-            return False
-        changed = news(consumer, self._next)
-        if not changed:
-            return False
-        wake(consumer, consumer.assignment(), changed[0])
-        self.pacer.woke()
-        self._resting = False
-        return True
 
     def _take(self, msg: Message, records: list[Record], suspect: set[str]) -> None:
         """Add one polled message to ``records``, or note the topic whose log looks changed."""

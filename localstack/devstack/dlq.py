@@ -116,8 +116,8 @@ class Redrive:
 def sqs_destinations(app: App) -> dict[str, list[str]]:
     """Queue name → the functions whose Kafka mappings or S3 notifications send failures there."""
     out: dict[str, list[str]] = {}
-    for function, on_failure in [(m.function, m.on_failure) for m in app.kafka] + [(n.function, n.on_failure)
-                                                                                   for n in app.s3]:
+    sources = [(m.function, m.on_failure) for m in app.kafka] + [(n.function, n.on_failure) for n in app.s3]
+    for function, on_failure in sources:
         if on_failure and on_failure.startswith("arn:aws:sqs:"):
             name = on_failure.rsplit(":", 1)[-1]
             if function not in out.setdefault(name, []):

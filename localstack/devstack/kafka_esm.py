@@ -46,7 +46,7 @@ from devstack.kafka_events import Record, by_partition, kafka_event
 from devstack.lambda_runtime import InvocationError, LambdaRuntime
 from devstack.logfiles import JsonLog, now_iso
 from devstack.template import KafkaMapping
-from shop.kafka_pacing import FetchPacer, news, wake
+from shop.kafka_pacing import FetchPacer, watch
 
 log = logging.getLogger("devstack.kafka")
 
@@ -523,13 +523,8 @@ class Reader(threading.Thread):
                 self._halt.wait(0.02)  # a mapping lags behind: leave the rest in librdkafka's bounded queue
                 continue
             if resting:
-                if self._halt.wait(self.pacer.rest):
-                    break
-                changed = news(consumer, self.next)
-                if not changed:
+                if not watch(consumer, self.next, self.pacer, self._halt):
                     continue
-                wake(consumer, consumer.assignment(), changed[0])
-                self.pacer.woke()
                 resting = False
             first = consumer.poll(POLL_WAIT)
             if first is None:

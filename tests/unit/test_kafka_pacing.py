@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from types import SimpleNamespace
 from typing import Any
 
-from shop.kafka_pacing import LATEST, FetchPacer, news, wake
+from shop.kafka_pacing import LATEST, FetchPacer, news, wake, watch
 
 
 class Clock:
@@ -86,6 +87,9 @@ class Ends:
                                            error=KafkaError(KafkaError.LEADER_NOT_AVAILABLE)))
         return out
 
+    def assignment(self) -> list[str]:
+        return ["assignment"]
+
     def resume(self, partitions: list[Any]) -> None:
         self.resumed.append(partitions)
 
@@ -115,3 +119,17 @@ def test_wake_resumes_and_then_asks_the_broker_of_a_changed_partition() -> None:
     wake(consumer, ["assignment"], ("a", 1))
     assert consumer.resumed == [["assignment"]]
     assert consumer.kicked == [("a", 1)]
+
+
+def test_a_resting_reader_wakes_only_when_a_log_changed_and_never_once_stopped() -> None:
+    pacer = FetchPacer(rest=0.001)
+    quiet = Ends({("a", 0): 5})
+    assert not watch(quiet, {("a", 0): 5}, pacer, threading.Event())
+    assert quiet.resumed == [] and pacer.rests == 0
+    grown = Ends({("a", 0): 6})
+    assert watch(grown, {("a", 0): 5}, pacer, threading.Event())
+    assert grown.resumed == [["assignment"]] and grown.kicked == [("a", 0)] and pacer.rests == 1
+    stopped = threading.Event()
+    stopped.set()
+    assert not watch(grown, {("a", 0): 5}, pacer, stopped)
+    assert len(grown.asked) == 1  # stopping: no request at all

@@ -4,7 +4,7 @@ The local broker holds a fetch until its wait ends (it seldom answers early when
 and its cost is per fetch request and partition: a reader over 27-36 partitions at a 10 ms wait
 keeps it at 13-22% of a core when nothing happens. So a reader fetches with a short wait while
 records flow (``hot_for`` seconds after the last one), and once idle it pauses every partition and
-only watches: every ``rest`` seconds one ListOffsets request for all its partitions
+only watches (:func:`watch`): every ``rest`` seconds one ListOffsets request for all its partitions
 (:func:`news`) says whether a log grew past the reader's position. When one did, the reader
 resumes and wakes librdkafka's broker thread (:func:`wake`).
 
@@ -23,6 +23,7 @@ Both Kafka readers use it: the relay and the local stack's event-source pollers.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -98,3 +99,15 @@ def wake(consumer: Any, partitions: list[Any], kick: Partition | None) -> None:
         consumer.get_watermark_offsets(TopicPartition(*kick), timeout=1.0, cached=False)
     except KafkaException:
         pass  # no answer: the broker thread still fetches on its own next wake-up (at most a second)
+
+
+def watch(consumer: Any, positions: Mapping[Partition, int], pacer: FetchPacer, stop: threading.Event) -> bool:
+    """One step of a resting reader: wait ``pacer.rest``, then wake if a log changed. True once awake."""
+    if stop.wait(pacer.rest):
+        return False
+    changed = news(consumer, positions)
+    if not changed:
+        return False
+    wake(consumer, consumer.assignment(), changed[0])
+    pacer.woke()
+    return True
